@@ -1,0 +1,3 @@
+"""The version of Podium, read by the build and by ``podium --version``."""
+
+__version__ = "0.1.0"

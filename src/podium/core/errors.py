@@ -1,0 +1,114 @@
+"""Podium's exception tree and the exit codes the CLI maps them to.
+
+Every error Podium raises on purpose is a :class:`PodiumError`. Its message says what
+happened, where (file, field path, column or statement) and how to fix it, so the CLI can
+print it as one line. The tree::
+
+    PodiumError
+    ├── ConfigError                     exit 2
+    │   ├── ConfigFileError             the YAML file is missing, unreadable or not YAML
+    │   ├── ConfigValidationError       a wrong type, a missing field or an unknown key
+    │   ├── UnsetVariableError          ${VAR} names a variable that is not set
+    │   └── UnknownDataSourceError      a datasource type Podium does not know
+    ├── DataSourceError                 exit 3
+    │   ├── DataSourceNotFoundError     a file, folder or table that is not there
+    │   └── DataSourceReadError         a file or database that cannot be read or parsed
+    ├── SchemaError                     exit 3
+    └── QueryError                      exit 4
+        ├── ForbiddenQueryError         not one read-only SELECT over the pod's tables
+        └── QueryExecutionError         a valid query that failed while running
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "ConfigError",
+    "ConfigFileError",
+    "ConfigValidationError",
+    "DataSourceError",
+    "DataSourceNotFoundError",
+    "DataSourceReadError",
+    "ExitCode",
+    "ForbiddenQueryError",
+    "PodiumError",
+    "QueryError",
+    "QueryExecutionError",
+    "SchemaError",
+    "UnknownDataSourceError",
+    "UnsetVariableError",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``podium`` command (documented in docs/cli.md)."""
+
+    OK = 0
+    INTERNAL = 1
+    CONFIG = 2
+    DATA = 3
+    QUERY = 4
+    INTERRUPTED = 130
+
+
+class PodiumError(Exception):
+    """Base of every error Podium raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class ConfigError(PodiumError):
+    """A pod or task configuration is wrong."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file is missing, unreadable or not valid YAML."""
+
+
+class ConfigValidationError(ConfigError):
+    """A configuration value has the wrong type, is missing, or is not a known key."""
+
+
+class UnsetVariableError(ConfigError):
+    """A ``${VAR}`` reference names an environment variable that is not set."""
+
+
+class UnknownDataSourceError(ConfigError):
+    """A datasource type name that Podium does not know."""
+
+
+class DataSourceError(PodiumError):
+    """A data source cannot be opened or read."""
+
+    exit_code = ExitCode.DATA
+
+
+class DataSourceNotFoundError(DataSourceError):
+    """A file, folder, sheet or table that a data source points at is not there."""
+
+
+class DataSourceReadError(DataSourceError):
+    """A data source exists but cannot be read or parsed."""
+
+
+class SchemaError(PodiumError):
+    """A schema is inconsistent with its data or cannot be loaded."""
+
+    exit_code = ExitCode.DATA
+
+
+class QueryError(PodiumError):
+    """A SQL query on a pod's data was refused or failed."""
+
+    exit_code = ExitCode.QUERY
+
+
+class ForbiddenQueryError(QueryError):
+    """A query that is not exactly one read-only SELECT over the pod's own tables."""
+
+
+class QueryExecutionError(QueryError):
+    """A query that passed the checks but failed while running."""

@@ -1,0 +1,46 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+#: The PostgreSQL server the integration tests use (trust auth on loopback by default).
+POSTGRES_URL = os.environ.get(
+    "PODIUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+_POSTGRES_HELP = (
+    "PostgreSQL is not reachable at {url} ({error}). Start it with "
+    "'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start' "
+    "or point PODIUM_TEST_POSTGRES_URL at a server."
+)
+
+
+@pytest.fixture(scope="session")
+def census_csv() -> Path:
+    """The census-income CSV (gzip) shipped inside the package."""
+    from podium.data.census import CENSUS_CSV_PATH
+
+    return CENSUS_CSV_PATH
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[sa.Engine]:
+    """A SQLAlchemy engine on the real PostgreSQL; fails under CI=true if it is missing."""
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        message = _POSTGRES_HELP.format(url=POSTGRES_URL, error=exc.orig)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
