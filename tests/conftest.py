@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from podium.data.census import CENSUS_CSV_PATH
+
 #: The PostgreSQL server the integration tests use (trust auth on loopback by default).
 POSTGRES_URL = os.environ.get(
     "PODIUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -24,8 +26,6 @@ _POSTGRES_HELP = (
 @pytest.fixture(scope="session")
 def census_csv() -> Path:
     """The census-income CSV (gzip) shipped inside the package."""
-    from podium.data.census import CENSUS_CSV_PATH
-
     return CENSUS_CSV_PATH
 
 

@@ -44,9 +44,7 @@ def load_census() -> pd.DataFrame:
     return pd.read_csv(CENSUS_CSV_PATH)
 
 
-def split_census(
-    n_pods: int, *, by: str | None = None, seed: int = 0
-) -> list[pd.DataFrame]:
+def split_census(n_pods: int, *, by: str | None = None, seed: int = 0) -> list[pd.DataFrame]:
     """Split the census data into ``n_pods`` shares, one per pod.
 
     Args:

@@ -24,7 +24,11 @@ from typing import ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from podium.core.errors import ConfigValidationError, DataSourceNotFoundError
+from podium.core.errors import (
+    ConfigValidationError,
+    DataSourceNotFoundError,
+    DataSourceReadError,
+)
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -242,11 +246,18 @@ class FileSource(DataSource):
     def files(self) -> list[FileRecord]:
         records = []
         for path in self._paths():
-            stat = path.stat()
+            try:
+                stat = path.stat()
+                digest = hash_file(path)
+            except OSError as exc:
+                raise DataSourceReadError(
+                    f"{self.describe()}: cannot read {path} ({exc.strerror or exc}). Check "
+                    f"that it is a file and that the pod's user may read it."
+                ) from exc
             records.append(
                 FileRecord(
                     path=path.resolve(),
-                    sha256=hash_file(path),
+                    sha256=digest,
                     size=stat.st_size,
                     modified=stat.st_mtime,
                 )

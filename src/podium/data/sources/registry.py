@@ -7,6 +7,7 @@ SQLAlchemy. Names with a ``bitfount.`` prefix are accepted for Bitfount configs.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from podium.core.errors import ConfigValidationError, UnknownDataSourceError
@@ -52,3 +53,31 @@ def create_source(name: str, args: dict[str, Any], *, where: str = "datasource_a
             f"{where}: invalid arguments for {cls.kind}: {exc}. "
             f"See docs/datasources.md for the arguments {cls.kind} takes."
         ) from exc
+
+
+#: File endings -> source type, for commands that take a bare file (``podium schema``).
+_FILE_TYPES: tuple[tuple[str, str], ...] = (
+    (".csv", "CSVSource"),
+    (".csv.gz", "CSVSource"),
+    (".tsv", "CSVSource"),
+    (".parquet", "ParquetSource"),
+    (".pq", "ParquetSource"),
+    (".xlsx", "ExcelSource"),
+    (".xlsm", "ExcelSource"),
+)
+
+
+def source_for_file(path: Path) -> DataSource:
+    """Build the source that reads ``path``, chosen by its file ending."""
+    lowered = path.name.lower()
+    for ending, kind in _FILE_TYPES:
+        if lowered.endswith(ending):
+            args: dict[str, Any] = {"path": path}
+            if ending == ".tsv":
+                args["read_csv_kwargs"] = {"sep": "\t"}
+            return create_source(kind, args, where=str(path))
+    endings = ", ".join(ending for ending, _ in _FILE_TYPES)
+    raise UnknownDataSourceError(
+        f"{path}: cannot tell the file type from its name. Podium reads files ending in "
+        f"{endings}; rename the file or describe it in a pod config."
+    )

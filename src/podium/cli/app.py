@@ -1,0 +1,176 @@
+"""The ``podium`` command: thin commands over the library.
+
+Errors Podium raises on purpose print as one line on stderr and exit with the code of
+:class:`podium.core.errors.ExitCode`; anything else prints one line too and exits 1.
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from podium._version import __version__
+from podium.cli._render import render_schema, schema_table
+from podium.core.errors import ConfigError, ExitCode, PodiumError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="podium",
+    help="Podium: federated analytics and learning on data that never leaves its owner.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        _out.print(f"podium {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+) -> None:
+    """Podium: federated analytics and learning on data that never leaves its owner."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="The pod's YAML config file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> None:
+    from podium.config import build_datasource, load_pod_config
+    from podium.data.schema import infer_schema, normalize_force_stypes
+
+    pod_config = load_pod_config(config)
+    if not dry_run:
+        raise ConfigError(
+            f"{config}: connecting a pod to a hub{f' at {hub}' if hub else ''} is not "
+            "available in this version of Podium. Use --dry-run to validate the config, "
+            "open every source and print its schema."
+        )
+    base_dir = config.resolve().parent
+    schemas = []
+    for container in pod_config.containers():
+        source = build_datasource(container, base_dir=base_dir)
+        data_config = container.data_config
+        details = container.datasource_details_config
+        schema = infer_schema(
+            source,
+            name=container.name,
+            force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
+            column_descriptions=data_config.column_descriptions_for(container.name),
+            description=details.description if details else data_config.description,
+            hide_record_count=pod_config.differential_privacy is not None,
+        )
+        schemas.append(schema)
+    if as_json:
+        payload = {"pod": pod_config.name, "schemas": [s.to_dict() for s in schemas]}
+        _out.print_json(json.dumps(payload))
+        return
+    _out.print(f"Pod [bold]{pod_config.name}[/bold]: config is valid, {len(schemas)} source(s).")
+    for schema in schemas:
+        _out.print(schema_table(schema))
+
+
+@app.command("run-pod")
+def run_pod(
+    config: ConfigArg,
+    hub: Annotated[str | None, typer.Option(help="The hub's URL.")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate the config, open every source, print each schema; contact no hub.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pod from its YAML config (Bitfount's pod config format is accepted)."""
+    _run_pod(config, hub, dry_run, as_json)
+
+
+@app.command("run_pod", hidden=True)
+def run_pod_alias(
+    config: ConfigArg,
+    hub: Annotated[str | None, typer.Option(help="The hub's URL.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alias of run-pod, as Bitfount spells it."""
+    _run_pod(config, hub, dry_run, as_json)
+
+
+@app.command("schema")
+def schema_command(
+    path: Annotated[Path, typer.Argument(help="A .csv, .csv.gz, .parquet or .xlsx file.")],
+    name: Annotated[
+        str | None, typer.Option(help="The table name (default: the file name).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the inferred schema of a CSV, Parquet or Excel file."""
+    from podium.data.schema import infer_schema
+    from podium.data.sources.registry import source_for_file
+
+    source = source_for_file(path)
+    schema = infer_schema(source, name=name or _table_name(path))
+    if as_json:
+        _out.print_json(schema.to_json())
+    else:
+        render_schema(_out, schema)
+
+
+def _table_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv", ".parquet", ".xlsx", ".xlsm"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def main() -> None:
+    """Entry point of the ``podium`` script."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(prog_name="podium")
+    except PodiumError as exc:
+        if debug:
+            raise
+        _err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        _err.print("interrupted", markup=False)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:  # the process boundary: translate, never dump
+        if debug:
+            raise
+        _err.print(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(int(ExitCode.INTERNAL))

@@ -1,0 +1,584 @@
+"""SQL on a pod's data: DuckDB over the pod's sources, or the source database itself.
+
+Each source is a table named by its datasource name (``SELECT COUNT(*) FROM
+"census-income"``; Bitfount's backticks work too). Every query is checked first by
+:func:`validate_query`: exactly one read-only query over the pod's tables. It then runs:
+
+* **pushed down** to the database, when every table it reads is a ``DatabaseSource`` of
+  one and the same database: each table reference becomes a subquery over the source's
+  relation (only the kept columns, modifiers applied), the query is translated to the
+  database's dialect with sqlglot (every name quoted, so column names must match the
+  database's exactly) and runs in the source's read-only transaction; functions sqlglot
+  does not know are refused there, as they would reach the database untranslated;
+* otherwise **in DuckDB**, in memory: CSV and Parquet files are queried in place through
+  views (``duckdb_scan``), DataFrames are registered without copying (unless modifiers
+  apply), and every other source (Excel, images, DICOM, a database in a mixed query) is
+  loaded into a DuckDB table batch by batch the first time a query reads it.
+
+The DuckDB connection is locked down before any query runs: it may read exactly the files
+of the pod's CSV and Parquet sources (``allowed_paths``), external access is off,
+extensions never load or install, Python replacement scans are off and the configuration
+is locked, so even a query that slipped past the checks could not read other files,
+attach databases, COPY, install extensions or change a setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self, TypeVar, cast
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.sqlite import SQLite
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+from podium.core.errors import (
+    ConfigValidationError,
+    DataSourceReadError,
+    ForbiddenQueryError,
+    QueryExecutionError,
+)
+from podium.data._sql_check import (
+    TableReference,
+    ValidatedQuery,
+    check_pushdown,
+    quote_identifier,
+    table_references,
+    validate_query,
+)
+from podium.data.sources._duckdb_file import (
+    arrow_to_frame,
+    duckdb_error_summary,
+    sql_string_literal,
+)
+from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, FileSource
+from podium.data.sources.frame_source import DataFrameSource
+
+if TYPE_CHECKING:
+    from podium.data.sources.database_source import DatabaseSource
+
+__all__ = ["SQLEngine", "ValidatedQuery", "validate_query"]
+
+logger = logging.getLogger("podium.data.sql")
+
+_T = TypeVar("_T")
+_DATABASE_MODULE = "podium.data.sources.database_source"
+_SHOWN_SQL_CHARS = 300
+_BATCH_VIEW = "podium_batch"
+#: Table-reference arguments other than the name and alias that push-down cannot keep.
+_PUSHDOWN_TABLE_ARGS = frozenset({"this", "alias"})
+
+
+class _SQLiteBackticks(SQLite):
+    """SQLite written with backtick identifiers.
+
+    SQLite reads a double-quoted name that matches no column as a string literal, so
+    ``SELECT "ignored_col"`` would quietly return text; a backticked name never does.
+    """
+
+    class Tokenizer(SQLite.Tokenizer):
+        """SQLite's tokenizer with backticks first among the identifier quotes."""
+
+        IDENTIFIERS = ["`", '"']  # noqa: RUF012 -- sqlglot declares this as a class-level list
+
+
+#: sqlglot dialect name -> the dialect push-down writes in, where it is not sqlglot's own.
+_PUSHDOWN_DIALECTS: dict[str, type[Dialect]] = {"sqlite": _SQLiteBackticks}
+
+
+class SQLEngine:
+    """Run checked, read-only SQL over a pod's data sources.
+
+    Args:
+        sources: Datasource name -> source. Each name is a table in SQL.
+        memory_limit: DuckDB's memory limit, such as ``"2GB"`` (DuckDB's default if None).
+        threads: DuckDB's worker threads (DuckDB's default if None).
+
+    Nothing is opened until the first query. Use it as a context manager or call
+    :meth:`close`. Queries may run from several threads; each runs on its own cursor.
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, DataSource],
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        empty = [name for name in sources if not name.strip()]
+        if empty:
+            raise ConfigValidationError(
+                "SQLEngine: a datasource name is empty; every source needs a name to be "
+                "queried by (the datasource's name in the pod config)."
+            )
+        if threads is not None and threads < 1:
+            raise ConfigValidationError(f"SQLEngine: threads must be at least 1, got {threads}.")
+        self._sources: dict[str, DataSource] = dict(sources)
+        self._memory_limit = memory_limit
+        self._threads = threads
+        self._lock = threading.RLock()
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._ready: set[str] = set()
+        self._columns: dict[str, list[str]] = {}
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def tables(self) -> list[str]:
+        """The table names queries may read: the datasource names, in the given order."""
+        return list(self._sources)
+
+    def close(self) -> None:
+        """Close the DuckDB connection; the engine cannot be used afterwards."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            self._closed = True
+            self._frames.clear()
+        if conn is not None:
+            conn.close()
+            logger.debug("closed the DuckDB connection")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run one query and return its whole result as a DataFrame.
+
+        Raises:
+            ForbiddenQueryError: The query is not one read-only SELECT over the tables.
+            QueryExecutionError: The query is allowed but failed (unknown column, ...).
+        """
+        checked = validate_query(sql, self._sources)
+        database = self._pushdown_source(checked)
+        if database is not None:
+            frames = list(self._run_pushdown(checked, database, None))
+            return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        with self._relation(checked) as relation:
+            table = _guard(checked.sql, relation.to_arrow_table)
+        # The same conversion as each batch of iter_query (a Table converts like a batch).
+        return arrow_to_frame(table)
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        """Run one query and return its whole result as an Arrow table.
+
+        Raises:
+            ForbiddenQueryError: The query is not one read-only SELECT over the tables.
+            QueryExecutionError: The query is allowed but failed.
+        """
+        checked = validate_query(sql, self._sources)
+        database = self._pushdown_source(checked)
+        if database is not None:
+            frames = list(self._run_pushdown(checked, database, None))
+            return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+        with self._relation(checked) as relation:
+            result: pa.Table = _guard(checked.sql, relation.to_arrow_table)
+        return result
+
+    def iter_query(
+        self, sql: str, *, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """Run one query and yield its result in frames of at most ``batch_rows`` rows.
+
+        The result streams: memory stays bounded by the batch size, whatever the size of
+        the result. The query is checked and started when this is called, so a refused
+        or unbindable query raises here, not at the first ``next()``.
+
+        Raises:
+            ForbiddenQueryError: The query is not one read-only SELECT over the tables.
+            QueryExecutionError: The query is allowed but failed.
+        """
+        if batch_rows < 1:
+            raise ConfigValidationError(
+                f"iter_query: batch_rows must be at least 1, got {batch_rows}."
+            )
+        checked = validate_query(sql, self._sources)
+        database = self._pushdown_source(checked)
+        if database is not None:
+            frames = self._run_pushdown(checked, database, batch_rows)
+            first = next(frames, None)  # runs the query now, as the DuckDB path binds now
+            return iter(()) if first is None else _chain(first, frames)
+        stack = ExitStack()
+        try:
+            relation = stack.enter_context(self._relation(checked))
+            reader = _guard(checked.sql, lambda: relation.to_arrow_reader(batch_rows))
+        except BaseException:
+            stack.close()
+            raise
+        return _stream(checked.sql, reader, stack)
+
+    # -- DuckDB ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _relation(self, checked: ValidatedQuery) -> Iterator[duckdb.DuckDBPyRelation]:
+        """A relation for ``checked`` on a fresh cursor that sees the pod's tables."""
+        conn = self._connection()
+        self._load_tables(conn, checked.tables)
+        cursor = conn.cursor()
+        try:
+            for name in checked.tables:
+                frame = self._frames.get(name)
+                if frame is not None:
+                    cursor.register(name, frame)
+            _require_one_select(cursor, checked.sql)
+            relation = _guard(checked.sql, lambda: cursor.sql(checked.sql))
+            if relation is None:  # pragma: no cover -- a SELECT always gives a relation
+                raise QueryExecutionError(f"DuckDB returned no result for {_shown(checked.sql)}.")
+            yield relation
+        finally:
+            cursor.close()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._closed:
+                raise QueryExecutionError(
+                    "This SQLEngine is closed; create a new one to run more queries."
+                )
+            if self._conn is None:
+                self._conn = self._connect()
+            return self._conn
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        scans: dict[str, str] = {}
+        paths: list[Path] = []
+        for name, source in self._sources.items():
+            scan = source.duckdb_scan()
+            if scan is not None:
+                scans[name] = scan
+                paths.extend(_source_paths(source))
+        conn = _restricted_connection(paths, self._memory_limit, self._threads)
+        try:
+            for name, scan in scans.items():
+                self._create_view(conn, name, self._sources[name], scan)
+            frames = {
+                name: _frame_of(source)
+                for name, source in self._sources.items()
+                if name not in scans and isinstance(source, DataFrameSource)
+            }
+        except BaseException:
+            conn.close()
+            raise
+        self._frames = frames
+        self._ready.update(scans, frames)
+        logger.debug(
+            "DuckDB ready: %s file view(s), %s frame(s), %s allowed path(s)",
+            len(scans),
+            len(self._frames),
+            len(paths),
+        )
+        return conn
+
+    def _create_view(
+        self, conn: duckdb.DuckDBPyConnection, name: str, source: DataSource, scan: str
+    ) -> None:
+        columns = ", ".join(_column_sql(source, column) for column in source.column_names())
+        sql = f"CREATE VIEW {quote_identifier(name)} AS SELECT {columns} FROM {scan}"
+        try:
+            conn.execute(sql)
+        except duckdb.Error as exc:
+            raise DataSourceReadError(
+                f"{source.describe()}: DuckDB cannot read the source for SQL table "
+                f"{quote_identifier(name)}: {duckdb_error_summary(exc)}. Check the file and the "
+                f"datasource_args."
+            ) from exc
+
+    def _load_tables(self, conn: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+        """Load every not-yet-loaded source in ``names`` into a DuckDB table."""
+        with self._lock:
+            for name in names:
+                if name not in self._ready:
+                    _load_table(conn, name, self._sources[name])
+                    self._ready.add(name)
+
+    # -- push-down -------------------------------------------------------------------------
+
+    def _pushdown_source(self, checked: ValidatedQuery) -> DatabaseSource | None:
+        """The database source to run ``checked`` in, or None to run it in DuckDB."""
+        module = sys.modules.get(_DATABASE_MODULE)
+        if module is None or not checked.tables:
+            return None  # no DatabaseSource can exist before its module is imported
+        database_class: type[DatabaseSource] = module.DatabaseSource
+        used = [self._sources[name] for name in checked.tables]
+        databases = [s for s in used if isinstance(s, database_class)]
+        if len(databases) != len(used) or len({s.url_key for s in databases}) != 1:
+            return None
+        return databases[0]
+
+    def _run_pushdown(
+        self, checked: ValidatedQuery, database: DatabaseSource, batch_rows: int | None
+    ) -> Iterator[pd.DataFrame]:
+        dialect = database.sql_dialect
+        check_pushdown(checked, dialect)
+        sql = self._pushdown_sql(checked, dialect)
+        logger.debug("pushing down to %s: %s", database.url_key, sql)
+        return _database_errors(checked.sql, database.run_query(sql, batch_rows=batch_rows))
+
+    def _pushdown_sql(self, checked: ValidatedQuery, dialect_name: str) -> str:
+        """``checked`` in a dialect, each table replaced by a subquery over its relation."""
+        dialect = _PUSHDOWN_DIALECTS.get(dialect_name) or Dialect.get_or_raise(dialect_name)
+        tree = checked.tree.copy()
+        relations: dict[str, str] = {}
+        for ref in table_references(tree, self._sources):
+            if ref.is_cte:
+                continue
+            # The relation's own SQL is spliced in after translation, in place of a name
+            # that cannot occur in the query, so that sqlglot never rewrites it.
+            placeholder = f"podium_relation_{uuid.uuid4().hex}"
+            relations[placeholder] = cast("DatabaseSource", self._sources[ref.name]).relation_sql()
+            ref.node.replace(self._subquery(ref, placeholder, checked.sql))
+        try:
+            sql = tree.sql(
+                dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE
+            )
+        except SqlglotError as exc:
+            raise QueryExecutionError(
+                f"Query cannot be translated to the {dialect_name} SQL of the database behind "
+                f"its tables: {exc}. Statement: {_shown(checked.sql)}"
+            ) from exc
+        for placeholder, relation in relations.items():
+            quoted = exp.to_identifier(placeholder, quoted=True).sql(dialect=dialect)
+            if sql.count(quoted) != 1:  # pragma: no cover -- a uuid cannot collide
+                raise QueryExecutionError(
+                    f"Query could not be rewritten for push-down: {_shown(checked.sql)}"
+                )
+            sql = sql.replace(quoted, relation)
+        return sql
+
+    def _subquery(self, ref: TableReference, placeholder: str, sql: str) -> exp.Subquery:
+        """``(SELECT <kept columns> FROM <placeholder>) AS <the reference's alias>``."""
+        extra = sorted(k for k, v in ref.node.args.items() if v and k not in _PUSHDOWN_TABLE_ARGS)
+        if extra:
+            raise QueryExecutionError(
+                f"Query cannot be pushed down to the database: {', '.join(extra)} on table "
+                f"{quote_identifier(ref.name)} has no equivalent there. Remove it and filter "
+                f"with WHERE instead. Statement: {_shown(sql)}"
+            )
+        alias = ref.node.args.get("alias") or exp.TableAlias(
+            this=exp.to_identifier(ref.name, quoted=True)
+        )
+        select = exp.select(*self._projection(ref.name)).from_(
+            exp.Table(
+                this=exp.to_identifier(placeholder),
+                alias=exp.TableAlias(this=exp.to_identifier("podium_source")),
+            )
+        )
+        return exp.Subquery(this=select, alias=alias.copy())
+
+    def _projection(self, name: str) -> list[exp.Expr]:
+        source = self._sources[name]
+        with self._lock:
+            columns = self._columns.get(name)
+            if columns is None:
+                columns = self._columns[name] = source.column_names()
+        projection: list[exp.Expr] = []
+        for column in columns:
+            ident = exp.column(column, quoted=True)
+            modifier = source.modifiers.get(column)
+            if modifier is None:
+                projection.append(ident)
+                continue
+            text = exp.DPipe(
+                this=exp.DPipe(
+                    this=exp.Literal.string(modifier.prefix),
+                    expression=exp.cast(ident, exp.DataType.Type.TEXT),
+                ),
+                expression=exp.Literal.string(modifier.suffix),
+            )
+            projection.append(exp.alias_(text, column, quoted=True))
+        return projection
+
+
+# -- DuckDB helpers ----------------------------------------------------------------------------
+
+
+def _restricted_connection(
+    paths: list[Path], memory_limit: str | None, threads: int | None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that may read exactly ``paths`` and whose settings are locked."""
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+    }
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    if threads is not None:
+        config["threads"] = threads
+    try:
+        conn = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:
+        raise ConfigValidationError(
+            f"SQLEngine: DuckDB rejected memory_limit={memory_limit!r} or threads={threads!r}: "
+            f"{duckdb_error_summary(exc)}. Use a size such as '2GB' and a positive thread count."
+        ) from exc
+    allowed = sorted({str(p) for path in paths for p in (path, path.resolve())})
+    listed = ", ".join(sql_string_literal(p) for p in allowed)
+    try:
+        # The order matters: allowed_paths cannot change once external access is off, and
+        # nothing can change once the configuration is locked.
+        for statement in (
+            f"SET allowed_paths = [{listed}]",
+            "SET enable_external_access = false",
+            "SET python_enable_replacements = false",
+            "SET enable_progress_bar = false",
+            "SET lock_configuration = true",
+        ):
+            conn.execute(statement)
+    except duckdb.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def _source_paths(source: DataSource) -> list[Path]:
+    """The files a natively scanned source reads (without hashing them)."""
+    if isinstance(source, FileSource):
+        return source._paths()
+    return [record.path for record in source.files()]
+
+
+def _column_sql(source: DataSource, column: str) -> str:
+    ident = quote_identifier(column)
+    modifier = source.modifiers.get(column)
+    if modifier is None:
+        return ident
+    return (
+        f"{sql_string_literal(modifier.prefix)} || CAST({ident} AS VARCHAR) || "
+        f"{sql_string_literal(modifier.suffix)} AS {ident}"
+    )
+
+
+def _frame_of(source: DataFrameSource) -> pd.DataFrame:
+    """The frame as the source yields it: not copied unless modifiers apply."""
+    batches = list(source.iter_batches(max(1, len(source.data))))
+    if batches:
+        return batches[0]
+    return source.data[source.column_names()]
+
+
+def _load_table(conn: duckdb.DuckDBPyConnection, name: str, source: DataSource) -> None:
+    """Copy a source into a DuckDB table named ``name``, one batch at a time.
+
+    A load that fails part-way leaves no table behind, so the next query tries again.
+    """
+    table = quote_identifier(name)
+    cursor = conn.cursor()
+    try:
+        try:
+            _copy_batches(cursor, table, source)
+        except duckdb.Error as exc:
+            raise DataSourceReadError(
+                f"{source.describe()}: loading it into SQL table {table} failed: "
+                f"{duckdb_error_summary(exc)}. A column whose values change type between "
+                f"batches is the usual cause; fix the data or force the column's type."
+            ) from exc
+    except BaseException:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        raise
+    finally:
+        cursor.close()
+    logger.debug("loaded %s into DuckDB table %s", source.describe(), table)
+
+
+def _copy_batches(cursor: duckdb.DuckDBPyConnection, table: str, source: DataSource) -> None:
+    created = False
+    for batch in source.iter_batches():
+        cursor.register(_BATCH_VIEW, batch)
+        verb = f"INSERT INTO {table} BY NAME" if created else f"CREATE TABLE {table} AS"
+        cursor.execute(f"{verb} SELECT * FROM {_BATCH_VIEW}")
+        cursor.unregister(_BATCH_VIEW)
+        created = True
+    if not created:
+        columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in source.column_names())
+        cursor.execute(f"CREATE TABLE {table} ({columns})")
+
+
+def _require_one_select(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """DuckDB's own parser must also see exactly one SELECT (defence in depth)."""
+    try:
+        statements = cursor.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ForbiddenQueryError(
+            f"Query refused: DuckDB could not parse it: {duckdb_error_summary(exc)}. "
+            f"Statement: {_shown(sql)}"
+        ) from exc
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(str(s.type) for s in statements)
+        raise ForbiddenQueryError(
+            f"Query refused: DuckDB reads it as {len(statements)} statement(s) ({kinds}), "
+            f"not one SELECT. Statement: {_shown(sql)}"
+        )
+
+
+def _guard(sql: str, call: Callable[[], _T]) -> _T:
+    """Run ``call`` and turn a DuckDB error into a :class:`QueryError` naming ``sql``."""
+    try:
+        return call()
+    except duckdb.PermissionException as exc:
+        raise ForbiddenQueryError(
+            f"Query refused by DuckDB: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+        ) from exc
+    except duckdb.Error as exc:
+        raise QueryExecutionError(
+            f"Query failed: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+        ) from exc
+
+
+def _stream(sql: str, reader: pa.RecordBatchReader, stack: ExitStack) -> Iterator[pd.DataFrame]:
+    """Yield ``reader``'s batches as frames; close the cursor when done or abandoned."""
+    with stack:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (duckdb.Error, OSError) as exc:
+                # DuckDB's errors inside the stream reach Arrow's reader as OSError.
+                raise QueryExecutionError(
+                    f"Query failed: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+                ) from exc
+            yield arrow_to_frame(batch)
+
+
+def _database_errors(sql: str, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Report a failed push-down with the modeller's statement, not the rewritten one."""
+    try:
+        yield from frames
+    except QueryExecutionError as exc:
+        orig = getattr(exc.__cause__, "orig", None)
+        reason = " ".join(str(orig).split()) if orig is not None else str(exc)
+        raise QueryExecutionError(
+            f"Query failed in the database: {reason}. Statement: {_shown(sql)}"
+        ) from exc
+
+
+def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    yield first
+    yield from rest
+
+
+def _shown(sql: str) -> str:
+    flat = " ".join(sql.split())
+    if len(flat) > _SHOWN_SQL_CHARS:
+        flat = flat[: _SHOWN_SQL_CHARS - 3] + "..."
+    return flat

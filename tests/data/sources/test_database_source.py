@@ -1,0 +1,464 @@
+"""DatabaseSource: SQLite unit tests and PostgreSQL integration tests."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import sys
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import cast
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from podium.core.errors import (
+    ConfigValidationError,
+    DataSourceError,
+    DataSourceNotFoundError,
+    DataSourceReadError,
+    ForbiddenQueryError,
+    QueryError,
+    QueryExecutionError,
+)
+from podium.data.sources.base import hash_file
+from podium.data.sources.database_source import DatabaseSource
+
+SECRET = "s3cret-Pa55"
+
+
+@pytest.fixture
+def people() -> pd.DataFrame:
+    """Ten seeded rows with an int, a text and a float column."""
+    rng = random.Random(7)
+    return pd.DataFrame(
+        {
+            "id": list(range(10)),
+            "name": [f"p{rng.randint(100, 999)}" for _ in range(10)],
+            "score": [round(rng.uniform(0, 100), 2) for _ in range(10)],
+        }
+    )
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, people: pd.DataFrame) -> Path:
+    """A SQLite file with a ``people`` table and a table whose name needs quoting."""
+    path = tmp_path / "clinic.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER, name TEXT, score REAL)")
+        conn.executemany(
+            "INSERT INTO people VALUES (?, ?, ?)", people.itertuples(index=False, name=None)
+        )
+        conn.execute('CREATE TABLE "Odd ""Name""" (x INTEGER)')
+        conn.execute('INSERT INTO "Odd ""Name""" VALUES (42)')
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def open_source(sqlite_db: Path) -> Iterator[Callable[..., DatabaseSource]]:
+    """Build sources on the SQLite file and close them all after the test."""
+    made: list[DatabaseSource] = []
+
+    def make(**kwargs: object) -> DatabaseSource:
+        source = DatabaseSource(f"sqlite:///{sqlite_db}", **kwargs)  # type: ignore[arg-type]
+        made.append(source)
+        return source
+
+    yield make
+    for source in made:
+        source.close()
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({}, "neither"),
+        ({"table": "people", "query": "SELECT 1"}, "both"),
+        ({"query": "  ; "}, "query is empty"),
+        ({"query": "SELECT 1", "db_schema": "main"}, "db_schema applies only with table"),
+    ],
+)
+def test_table_and_query_are_exclusive(kwargs: dict[str, str], fragment: str) -> None:
+    """Exactly one of table and query must be given, and db_schema only with a table."""
+    with pytest.raises(ConfigValidationError, match=fragment):
+        DatabaseSource("sqlite:///x.db", **kwargs)  # type: ignore[arg-type]
+
+
+def test_invalid_url_is_a_config_error_without_the_url() -> None:
+    """A URL SQLAlchemy cannot parse is a config error that does not echo the secret."""
+    with pytest.raises(ConfigValidationError, match=r"datasource_args\.url") as info:
+        DatabaseSource(f"not a url {SECRET}", table="t")
+    assert SECRET not in str(info.value)
+
+
+def test_unknown_dialect_is_a_config_error() -> None:
+    """A dialect SQLAlchemy does not know is reported on first use, password hidden."""
+    source = DatabaseSource(f"nosuchdb://u:{SECRET}@h/db", table="t")
+    with pytest.raises(ConfigValidationError, match="nosuchdb") as info:
+        source.relation_sql()
+    assert SECRET not in str(info.value)
+
+
+def test_constructor_does_no_io(tmp_path: Path) -> None:
+    """Building a source on a missing SQLite file neither fails nor creates the file."""
+    path = tmp_path / "absent.db"
+    source = DatabaseSource(f"sqlite:///{path}", table="t")
+    assert not path.exists()
+    with pytest.raises(DataSourceNotFoundError, match=r"absent\.db"):
+        source.record_count()
+    assert not path.exists()
+
+
+def test_password_is_hidden_in_url_key_and_describe() -> None:
+    """url_key and describe() mask the password; plain postgresql:// means psycopg 3."""
+    source = DatabaseSource(f"postgresql://reader:{SECRET}@db.local:5432/clinic", table="t")
+    assert source.url_key == "postgresql+psycopg://reader:***@db.local:5432/clinic"
+    assert SECRET not in source.describe()
+    assert "***" in source.describe()
+
+
+def test_url_key_is_equal_for_the_same_database() -> None:
+    """Two spellings of the same PostgreSQL database share a url_key; another db does not."""
+    plain = DatabaseSource(f"postgresql://u:{SECRET}@h:5432/db", table="a")
+    explicit = DatabaseSource("postgresql+psycopg://u:other@h:5432/db", query="SELECT 1")
+    other = DatabaseSource("postgresql://u@h:5432/db2", table="a")
+    assert plain.url_key == explicit.url_key
+    assert plain.url_key != other.url_key
+
+
+@pytest.mark.parametrize(
+    ("url", "dialect"),
+    [
+        ("postgresql://u@h/db", "postgres"),
+        ("postgres://u@h/db", "postgres"),
+        ("sqlite:///x.db", "sqlite"),
+        ("mysql+pymysql://u@h/db", "mysql"),
+        ("mariadb+pymysql://u@h/db", "mysql"),
+        ("mssql+pyodbc://u@h/db", "tsql"),
+        ("oracle+oracledb://u@h/db", "oracle"),
+    ],
+)
+def test_sql_dialect_names_the_sqlglot_dialect(url: str, dialect: str) -> None:
+    """sql_dialect maps SQLAlchemy backends to sqlglot dialect names."""
+    assert DatabaseSource(url, table="t").sql_dialect == dialect
+
+
+def test_relation_sql_quotes_and_qualifies_tables() -> None:
+    """relation_sql quotes names that need it and adds db_schema; queries are parenthesised."""
+    assert DatabaseSource("postgresql://u@h/db", table="people").relation_sql() == "people"
+    qualified = DatabaseSource("postgresql://u@h/db", table="Visits", db_schema="Clinic")
+    assert qualified.relation_sql() == '"Clinic"."Visits"'
+    query = DatabaseSource("postgresql://u@h/db", query="SELECT 1 AS a;")
+    assert query.relation_sql() == "(SELECT 1 AS a)"
+
+
+def test_missing_driver_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing psycopg module is a DataSourceError naming the podium[postgres] extra."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    source = DatabaseSource(f"postgresql://u:{SECRET}@127.0.0.1:1/db", table="t")
+    with pytest.raises(DataSourceError, match=r"pip install 'podium\[postgres\]'") as info:
+        source.record_count()
+    assert SECRET not in str(info.value)
+
+
+# -- reading SQLite --------------------------------------------------------------------
+
+
+def test_table_columns_count_and_rows(
+    open_source: Callable[..., DatabaseSource], people: pd.DataFrame
+) -> None:
+    """A table reads back with its columns, its count and every row in order."""
+    source = open_source(table="people")
+    assert source.column_names() == ["id", "name", "score"]
+    assert source.record_count() == len(people)
+    frame = source.to_pandas()
+    assert frame["id"].tolist() == people["id"].tolist()
+    assert frame["name"].tolist() == people["name"].tolist()
+    assert frame["score"].tolist() == pytest.approx(people["score"].tolist())
+
+
+def test_batches_are_bounded(open_source: Callable[..., DatabaseSource]) -> None:
+    """Batches hold at most batch_rows rows and together hold every row once."""
+    source = open_source(table="people", batch_rows=3)
+    sizes = [len(batch) for batch in source.iter_batches()]
+    assert sizes == [3, 3, 3, 1]
+    assert [len(b) for b in source.iter_batches(batch_rows=4)] == [4, 4, 2]
+
+
+def test_query_mode_and_ignore_cols(
+    open_source: Callable[..., DatabaseSource], people: pd.DataFrame
+) -> None:
+    """A query is the data: its columns, its count and its rows, less ignore_cols."""
+    source = open_source(
+        query="SELECT id, name, score * 2 AS double FROM people WHERE id >= 6;",
+        ignore_cols=["name"],
+    )
+    assert source.column_names() == ["id", "double"]
+    assert source.record_count() == 4
+    frame = source.to_pandas()
+    assert list(frame.columns) == ["id", "double"]
+    expected = (people.loc[people["id"] >= 6, "score"] * 2).tolist()
+    assert frame["double"].tolist() == pytest.approx(expected)
+
+
+def test_query_text_with_colons_and_percent_signs(
+    open_source: Callable[..., DatabaseSource],
+) -> None:
+    """Colons and percent signs in a query are SQL text, not bind parameters."""
+    source = open_source(query="SELECT '12:30 :x' AS t, 'a%' AS p FROM people WHERE id = 1")
+    assert source.to_pandas().to_dict("records") == [{"t": "12:30 :x", "p": "a%"}]
+
+
+def test_table_that_needs_quoting(open_source: Callable[..., DatabaseSource]) -> None:
+    """A table name with spaces and quotes is read through its quoted relation."""
+    source = open_source(table='Odd "Name"')
+    assert source.to_pandas()["x"].tolist() == [42]
+
+
+def test_missing_table_lists_the_tables(open_source: Callable[..., DatabaseSource]) -> None:
+    """A missing table is DataSourceNotFoundError that lists the tables that exist."""
+    source = open_source(table="peopel")
+    with pytest.raises(DataSourceNotFoundError, match="peopel") as info:
+        source.column_names()
+    assert "people" in str(info.value)
+    with pytest.raises(DataSourceNotFoundError):
+        list(source.iter_batches())
+
+
+def test_bad_query_names_the_query(open_source: Callable[..., DatabaseSource]) -> None:
+    """A query the database rejects is DataSourceReadError that names the query."""
+    source = open_source(query="SELECT nosuchcol FROM people")
+    with pytest.raises(DataSourceReadError, match="SELECT nosuchcol FROM people"):
+        source.record_count()
+
+
+def test_engine_is_cached_and_disposed(
+    open_source: Callable[..., DatabaseSource], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One engine serves every read; close() disposes it and a later read makes a new one."""
+    created: list[sa.Engine] = []
+    real_create = sa.create_engine
+
+    def counting_create(*args: object, **kwargs: object) -> sa.Engine:
+        engine = real_create(*args, **kwargs)  # type: ignore[call-overload]
+        created.append(engine)
+        return engine  # type: ignore[no-any-return]
+
+    disposed: list[sa.Engine] = []
+    real_dispose = sa.Engine.dispose
+
+    def recording_dispose(engine: sa.Engine, close: bool = True) -> None:
+        disposed.append(engine)
+        real_dispose(engine, close)
+
+    monkeypatch.setattr(sa, "create_engine", counting_create)
+    monkeypatch.setattr(sa.Engine, "dispose", recording_dispose)
+    source = open_source(table="people")
+    with source as entered:
+        assert entered is source
+        source.record_count()
+        source.column_names()
+        assert len(created) == 1
+        assert disposed == []
+    assert disposed == created
+    source.record_count()
+    assert len(created) == 2
+
+
+# -- run_query on SQLite ---------------------------------------------------------------
+
+
+def test_run_query_yields_bounded_frames(open_source: Callable[..., DatabaseSource]) -> None:
+    """run_query streams a SELECT's result in frames of at most batch_rows rows."""
+    source = open_source(table="people")
+    sql = f"SELECT id FROM {source.relation_sql()} ORDER BY id DESC"
+    frames = list(source.run_query(sql, batch_rows=4))
+    assert [len(f) for f in frames] == [4, 4, 2]
+    assert pd.concat(frames)["id"].tolist() == list(range(9, -1, -1))
+
+
+def test_run_query_empty_result_keeps_columns(
+    open_source: Callable[..., DatabaseSource],
+) -> None:
+    """An empty result is one empty frame that still has the result's columns."""
+    source = open_source(table="people")
+    frames = list(source.run_query("SELECT id, name FROM people WHERE id < 0"))
+    assert len(frames) == 1
+    assert frames[0].empty
+    assert list(frames[0].columns) == ["id", "name"]
+
+
+def test_run_query_is_read_only_on_sqlite(
+    open_source: Callable[..., DatabaseSource], sqlite_db: Path
+) -> None:
+    """A write through run_query is refused and leaves the SQLite file untouched."""
+    source = open_source(table="people")
+    before = hash_file(sqlite_db)
+    with pytest.raises(ForbiddenQueryError, match="INSERT INTO people"):
+        list(source.run_query("INSERT INTO people VALUES (99, 'x', 1.0)"))
+    with pytest.raises(ForbiddenQueryError):
+        list(source.run_query("PRAGMA user_version = 5"))
+    assert source.record_count() == 10
+    assert hash_file(sqlite_db) == before
+
+
+def test_run_query_sql_error(open_source: Callable[..., DatabaseSource]) -> None:
+    """A statement the database rejects is QueryExecutionError naming the statement."""
+    source = open_source(table="people")
+    with pytest.raises(QueryExecutionError, match="FROM nowhere"):
+        list(source.run_query("SELECT * FROM nowhere"))
+
+
+# -- PostgreSQL ------------------------------------------------------------------------
+
+
+def _plain_url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def pg_table(postgres_engine: sa.Engine) -> Iterator[str]:
+    """A uniquely named table of 25 rows in PostgreSQL, dropped after the test."""
+    name = f"podium_test_{uuid.uuid4().hex[:10]}"
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {name} (id int, name text, amount numeric(8,2))"))
+        conn.execute(
+            sa.text(f"INSERT INTO {name} VALUES (:id, :name, :amount)"),
+            [{"id": i, "name": f"n{i}", "amount": i * 1.5} for i in range(25)],
+        )
+    yield name
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+
+
+@pytest.fixture
+def pg_schema(postgres_engine: sa.Engine) -> Iterator[str]:
+    """A uniquely named PostgreSQL schema with one table ``visits``, dropped after."""
+    schema = f"podium_s_{uuid.uuid4().hex[:10]}"
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        conn.execute(sa.text(f"CREATE TABLE {schema}.visits (v int)"))
+        conn.execute(sa.text(f"INSERT INTO {schema}.visits VALUES (1), (2), (3)"))
+    yield schema
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+@pytest.mark.integration
+def test_postgres_table(postgres_engine: sa.Engine, pg_table: str) -> None:
+    """A PostgreSQL table: columns, count, bounded batches; numeric becomes float."""
+    with DatabaseSource(_plain_url(postgres_engine), table=pg_table, batch_rows=10) as source:
+        assert source.sql_dialect == "postgres"
+        assert source.column_names() == ["id", "name", "amount"]
+        assert source.record_count() == 25
+        batches = list(source.iter_batches())
+    assert [len(b) for b in batches] == [10, 10, 5]
+    frame = pd.concat(batches, ignore_index=True).sort_values("id")
+    assert frame["id"].tolist() == list(range(25))
+    assert frame["amount"].dtype == "float64"
+    assert frame["amount"].tolist() == pytest.approx([i * 1.5 for i in range(25)])
+
+
+@pytest.mark.integration
+def test_postgres_query_mode(postgres_engine: sa.Engine, pg_table: str) -> None:
+    """A PostgreSQL query is read with its own columns and count."""
+    query = f"SELECT id, name FROM {pg_table} WHERE id % 5 = 0 AND name LIKE 'n%'"
+    with DatabaseSource(_plain_url(postgres_engine), query=query) as source:
+        assert source.column_names() == ["id", "name"]
+        assert source.record_count() == 5
+        assert sorted(source.to_pandas()["id"]) == [0, 5, 10, 15, 20]
+
+
+@pytest.mark.integration
+def test_postgres_duplicate_query_columns(postgres_engine: sa.Engine, pg_table: str) -> None:
+    """A query with two columns of one name is refused with a hint to alias them."""
+    query = f"SELECT id, id FROM {pg_table}"
+    with (
+        DatabaseSource(_plain_url(postgres_engine), query=query) as source,
+        pytest.raises(DataSourceReadError, match="alias"),
+    ):
+        source.column_names()
+
+
+@pytest.mark.integration
+def test_postgres_db_schema(postgres_engine: sa.Engine, pg_schema: str) -> None:
+    """db_schema reads a table outside search_path; a wrong name lists that schema's tables."""
+    url = _plain_url(postgres_engine)
+    with DatabaseSource(url, table="visits", db_schema=pg_schema) as source:
+        assert source.relation_sql() == f"{pg_schema}.visits"
+        assert sorted(source.to_pandas()["v"]) == [1, 2, 3]
+    with (
+        DatabaseSource(url, table="visit", db_schema=pg_schema) as wrong,
+        pytest.raises(DataSourceNotFoundError, match="visits"),
+    ):
+        wrong.record_count()
+
+
+@pytest.mark.integration
+def test_postgres_run_query_is_read_only(postgres_engine: sa.Engine, pg_table: str) -> None:
+    """run_query reads, but an INSERT or a writing SELECT fails and changes nothing."""
+    with DatabaseSource(_plain_url(postgres_engine), table=pg_table) as source:
+        sql = f"SELECT COUNT(*) AS n FROM {source.relation_sql()} t"
+        assert pd.concat(source.run_query(sql))["n"].tolist() == [25]
+        with pytest.raises(QueryError, match="INSERT"):
+            list(source.run_query(f"INSERT INTO {pg_table} VALUES (100, 'x', 1)"))
+        seq = f"{pg_table}_seq"
+        with postgres_engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE SEQUENCE {seq}"))
+        try:
+            with pytest.raises(ForbiddenQueryError, match="read-only"):
+                list(source.run_query(f"SELECT nextval('{seq}')"))
+        finally:
+            with postgres_engine.begin() as conn:
+                conn.execute(sa.text(f"DROP SEQUENCE {seq}"))
+        assert source.record_count() == 25
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "change",
+    [{"port": 1}, {"username": "podium_no_such_role"}],
+    ids=["wrong-port", "wrong-credentials"],
+)
+def test_postgres_connection_errors_hide_the_password(
+    postgres_engine: sa.Engine, change: dict[str, object]
+) -> None:
+    """A wrong port or role is DataSourceReadError that never shows the password."""
+    url = postgres_engine.url.set(password=SECRET, **change)  # type: ignore[arg-type]
+    with (
+        DatabaseSource(url.render_as_string(hide_password=False), table="t") as source,
+        pytest.raises(DataSourceReadError, match="cannot connect") as info,
+    ):
+        source.column_names()
+    message = str(info.value)
+    assert SECRET not in message
+    assert "***" in message
+
+
+@pytest.mark.integration
+def test_postgres_streams_through_a_server_side_cursor(postgres_engine: sa.Engine) -> None:
+    """Batches are fetched from a server-side cursor; abandoning them ends the transaction."""
+    app = f"podium_stream_{uuid.uuid4().hex[:10]}"
+    url = postgres_engine.url.update_query_dict({"application_name": app})
+    activity = sa.text("SELECT state, query FROM pg_stat_activity WHERE application_name = :app")
+    query = "SELECT g FROM generate_series(1, 50000) g"
+    with (
+        DatabaseSource(url.render_as_string(hide_password=False), query=query) as source,
+        postgres_engine.connect() as watcher,
+    ):
+        batches = cast(Generator[pd.DataFrame], source.iter_batches(batch_rows=100))
+        assert len(next(batches)) == 100
+        during = watcher.execute(activity, {"app": app}).all()
+        watcher.rollback()  # pg_stat_activity is a snapshot per transaction
+        assert [(row.state, row.query.split()[0]) for row in during] == [
+            ("idle in transaction", "FETCH")
+        ]
+        batches.close()
+        after = watcher.execute(activity, {"app": app}).all()
+        assert [row.state for row in after] == ["idle"]
