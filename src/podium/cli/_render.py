@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from podium.data.schema import Schema
+if TYPE_CHECKING:
+    from podium.data.schema import Schema
 
 __all__ = ["render_schema", "schema_table"]
 

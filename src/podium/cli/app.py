@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from podium._version import __version__
-from podium.cli._render import render_schema, schema_table
+from podium.cli._render import render_schema
 from podium.core.errors import ConfigError, ExitCode, PodiumError
 
 __all__ = ["app", "main"]
@@ -63,7 +63,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> None:
-    from podium.config import build_datasource, load_pod_config
+    from podium.config import build_datasources, load_pod_config
     from podium.data.schema import infer_schema, normalize_force_stypes
 
     pod_config = load_pod_config(config)
@@ -73,20 +73,20 @@ def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> Non
             "available in this version of Podium. Use --dry-run to validate the config, "
             "open every source and print its schema."
         )
-    base_dir = config.resolve().parent
+    sources = build_datasources(pod_config)
     schemas = []
     for container in pod_config.containers():
-        source = build_datasource(container, base_dir=base_dir)
         data_config = container.data_config
         details = container.datasource_details_config
-        schema = infer_schema(
-            source,
-            name=container.name,
-            force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
-            column_descriptions=data_config.column_descriptions_for(container.name),
-            description=details.description if details else data_config.description,
-            hide_record_count=pod_config.differential_privacy is not None,
-        )
+        with _err.status(f"Inferring the schema of {container.name} ..."):
+            schema = infer_schema(
+                sources[container.name],
+                name=container.name,
+                force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
+                column_descriptions=data_config.column_descriptions_for(container.name),
+                description=details.description if details else data_config.description,
+                hide_record_count=pod_config.differential_privacy is not None,
+            )
         schemas.append(schema)
     if as_json:
         payload = {"pod": pod_config.name, "schemas": [s.to_dict() for s in schemas]}
@@ -94,7 +94,7 @@ def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> Non
         return
     _out.print(f"Pod [bold]{pod_config.name}[/bold]: config is valid, {len(schemas)} source(s).")
     for schema in schemas:
-        _out.print(schema_table(schema))
+        render_schema(_out, schema)
 
 
 @app.command("run-pod")
