@@ -130,6 +130,7 @@ class SQLEngine:
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._frames: dict[str, pd.DataFrame] = {}
         self._ready: set[str] = set()
+        self._guessed: set[str] = set()
         self._columns: dict[str, list[str]] = {}
         self._closed = False
 
@@ -175,8 +176,7 @@ class SQLEngine:
         if database is not None:
             frames = list(self._run_pushdown(checked, database, None))
             return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        with self._relation(checked) as relation:
-            table = _guard(checked.sql, relation.to_arrow_table)
+        table = self._arrow_table(checked)
         # The same conversion as each batch of iter_query (a Table converts like a batch).
         return arrow_to_frame(table)
 
@@ -192,9 +192,7 @@ class SQLEngine:
         if database is not None:
             frames = list(self._run_pushdown(checked, database, None))
             return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-        with self._relation(checked) as relation:
-            result: pa.Table = _guard(checked.sql, relation.to_arrow_table)
-        return result
+        return self._arrow_table(checked)
 
     def iter_query(
         self, sql: str, *, batch_rows: int = DEFAULT_BATCH_ROWS
@@ -219,6 +217,8 @@ class SQLEngine:
             frames = self._run_pushdown(checked, database, batch_rows)
             first = next(frames, None)  # runs the query now, as the DuckDB path binds now
             return iter(()) if first is None else _chain(first, frames)
+        # A stream cannot start again half-way, so it reads only verified column types.
+        self._verify_views(checked.tables)
         stack = ExitStack()
         try:
             relation = stack.enter_context(self._relation(checked))
@@ -229,6 +229,39 @@ class SQLEngine:
         return _stream(checked.sql, reader, stack)
 
     # -- DuckDB ------------------------------------------------------------------------------
+
+    def _arrow_table(self, checked: ValidatedQuery) -> pa.Table:
+        """The whole result; re-run once on verified types if a guessed type did not fit."""
+        try:
+            with self._relation(checked) as relation:
+                table: pa.Table = _guard(checked.sql, relation.to_arrow_table)
+        except QueryExecutionError as exc:
+            if not isinstance(exc.__cause__, duckdb.ConversionException):
+                raise
+            if not self._verify_views(checked.tables):
+                raise
+            with self._relation(checked) as relation:
+                table = _guard(checked.sql, relation.to_arrow_table)
+        return table
+
+    def _verify_views(self, tables: tuple[str, ...]) -> bool:
+        """Re-create the views of ``tables`` that still read guessed column types.
+
+        Returns whether any view changed.
+        """
+        conn = self._connection()
+        changed = False
+        with self._lock:
+            for name in tables:
+                if name not in self._guessed:
+                    continue
+                source = self._sources[name]
+                scan = source.duckdb_scan(verified=True)
+                if scan is not None:
+                    self._create_view(conn, name, source, scan, replace=True)
+                self._guessed.discard(name)
+                changed = True
+        return changed
 
     @contextmanager
     def _relation(self, checked: ValidatedQuery) -> Iterator[duckdb.DuckDBPyRelation]:
@@ -263,7 +296,9 @@ class SQLEngine:
         scans: dict[str, str] = {}
         paths: list[Path] = []
         for name, source in self._sources.items():
-            scan = source.duckdb_scan()
+            # Guessed types first: verifying them costs a pass over the whole file, which
+            # only a query that meets a value of another type needs (see _arrow_table).
+            scan = source.duckdb_scan(verified=False)
             if scan is not None:
                 scans[name] = scan
                 paths.extend(_source_paths(source))
@@ -281,6 +316,7 @@ class SQLEngine:
             raise
         self._frames = frames
         self._ready.update(scans, frames)
+        self._guessed = set(scans)
         logger.debug(
             "DuckDB ready: %s file view(s), %s frame(s), %s allowed path(s)",
             len(scans),
@@ -290,10 +326,17 @@ class SQLEngine:
         return conn
 
     def _create_view(
-        self, conn: duckdb.DuckDBPyConnection, name: str, source: DataSource, scan: str
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        name: str,
+        source: DataSource,
+        scan: str,
+        *,
+        replace: bool = False,
     ) -> None:
         columns = ", ".join(_column_sql(source, column) for column in source.column_names())
-        sql = f"CREATE VIEW {quote_identifier(name)} AS SELECT {columns} FROM {scan}"
+        verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
+        sql = f"{verb} {quote_identifier(name)} AS SELECT {columns} FROM {scan}"
         try:
             conn.execute(sql)
         except duckdb.Error as exc:

@@ -146,7 +146,7 @@ class DuckDBFileSource(FileSource):
     """
 
     @abstractmethod
-    def duckdb_scan(self) -> str:
+    def duckdb_scan(self, *, verified: bool = True) -> str:
         """The DuckDB table expression that reads exactly the files of ``files()``."""
 
     # -- overridable pieces --------------------------------------------------------------

@@ -169,8 +169,13 @@ class DataSource(ABC):
         """The files behind this source with content hashes; empty for non-file sources."""
         return []
 
-    def duckdb_scan(self) -> str | None:
+    def duckdb_scan(self, *, verified: bool = True) -> str | None:
         """A DuckDB table expression that reads the raw data in place, if there is one.
+
+        With ``verified=False`` a source may return a cheaper expression whose column types
+        were guessed from a sample (CSV). Reading it either gives exactly what the verified
+        expression gives or fails with ``duckdb.ConversionException``; a caller that gets
+        that exception falls back to the verified expression.
 
         Returning an expression (for example ``read_csv('/data/x.csv', header=true)``)
         lets the SQL engine and schema inference push work into DuckDB. The paths it reads

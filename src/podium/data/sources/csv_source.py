@@ -388,8 +388,14 @@ class CSVSource(DuckDBFileSource):
         self.options = parse_read_csv_kwargs(self.read_csv_kwargs)
         self._checked: _CheckedTypes | None = None
 
-    def duckdb_scan(self) -> str:
-        """``read_csv(...)`` with types checked against the whole file (cached)."""
+    def duckdb_scan(self, *, verified: bool = True) -> str:
+        """``read_csv(...)`` with types checked against the whole file (cached).
+
+        With ``verified=False``: the types guessed from the first rows (or the checked
+        ones, if already known), without the checking pass over the whole file.
+        """
+        if not verified:
+            return self._metadata_scan()
         return self._scan(self._checked_types().types)
 
     def _metadata_scan(self) -> str:

@@ -38,7 +38,7 @@ class ParquetSource(DuckDBFileSource):
             )
         return files
 
-    def duckdb_scan(self) -> str:
+    def duckdb_scan(self, *, verified: bool = True) -> str:
         paths = [sql_string_literal(str(p.resolve())) for p in self._paths()]
         if len(paths) == 1:
             return f"read_parquet({paths[0]})"
