@@ -59,6 +59,7 @@ from podium.data._sql_check import (
 from podium.data.sources._duckdb_file import (
     arrow_to_frame,
     duckdb_error_summary,
+    restricted_connection,
     sql_string_literal,
 )
 from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, FileSource
@@ -302,7 +303,7 @@ class SQLEngine:
             if scan is not None:
                 scans[name] = scan
                 paths.extend(_source_paths(source))
-        conn = _restricted_connection(paths, self._memory_limit, self._threads)
+        conn = restricted_connection(paths, memory_limit=self._memory_limit, threads=self._threads)
         try:
             for name, scan in scans.items():
                 self._create_view(conn, name, self._sources[name], scan)
@@ -453,44 +454,6 @@ class SQLEngine:
 
 
 # -- DuckDB helpers ----------------------------------------------------------------------------
-
-
-def _restricted_connection(
-    paths: list[Path], memory_limit: str | None, threads: int | None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that may read exactly ``paths`` and whose settings are locked."""
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False,
-    }
-    if memory_limit is not None:
-        config["memory_limit"] = memory_limit
-    if threads is not None:
-        config["threads"] = threads
-    try:
-        conn = duckdb.connect(":memory:", config=config)
-    except duckdb.Error as exc:
-        raise ConfigValidationError(
-            f"SQLEngine: DuckDB rejected memory_limit={memory_limit!r} or threads={threads!r}: "
-            f"{duckdb_error_summary(exc)}. Use a size such as '2GB' and a positive thread count."
-        ) from exc
-    allowed = sorted({str(p) for path in paths for p in (path, path.resolve())})
-    listed = ", ".join(sql_string_literal(p) for p in allowed)
-    try:
-        # The order matters: allowed_paths cannot change once external access is off, and
-        # nothing can change once the configuration is locked.
-        for statement in (
-            f"SET allowed_paths = [{listed}]",
-            "SET enable_external_access = false",
-            "SET python_enable_replacements = false",
-            "SET enable_progress_bar = false",
-            "SET lock_configuration = true",
-        ):
-            conn.execute(statement)
-    except duckdb.Error:
-        conn.close()
-        raise
-    return conn
 
 
 def _source_paths(source: DataSource) -> list[Path]:

@@ -18,7 +18,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from podium.core.errors import DataSourceError, DataSourceNotFoundError, DataSourceReadError
+from podium.core.errors import (
+    ConfigValidationError,
+    DataSourceError,
+    DataSourceNotFoundError,
+    DataSourceReadError,
+)
 from podium.data.sources.base import FileSource
 
 __all__ = [
@@ -72,7 +77,9 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def restricted_connection(paths: Sequence[Path]) -> duckdb.DuckDBPyConnection:
+def restricted_connection(
+    paths: Sequence[Path], *, memory_limit: str | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection that can read exactly ``paths``.
 
     External access is disabled, extensions are neither installed nor loaded on demand,
@@ -81,7 +88,18 @@ def restricted_connection(paths: Sequence[Path]) -> duckdb.DuckDBPyConnection:
     paths; scans must name them the same way.
     """
     allowed = ", ".join(sql_string_literal(str(Path(p).resolve())) for p in paths)
-    con = duckdb.connect(":memory:")
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    if threads is not None:
+        config["threads"] = threads
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:
+        raise ConfigValidationError(
+            f"DuckDB rejected memory_limit={memory_limit!r} or threads={threads!r}: "
+            f"{duckdb_error_summary(exc)}. Use a size such as '2GB' and a positive thread count."
+        ) from exc
     try:
         # The order matters: allowed_paths cannot be set once external access is off,
         # and nothing can be set once the configuration is locked.

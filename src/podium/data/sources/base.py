@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -240,6 +240,33 @@ class FileSource(DataSource):
         """The files this source reads, in a stable order. Default: ``self.path``."""
         self._require_exists()
         return [self.path]
+
+    def _walk_folder(
+        self, what: str, accept: Callable[[Path], bool], hint: str
+    ) -> list[tuple[str, Path]]:
+        """Every accepted file under the folder ``path``, sorted, hidden entries skipped.
+
+        Returns (relative POSIX path, absolute path) pairs. ``what`` names the files in
+        errors ("images"); ``hint`` says which setting to check when none are found.
+        """
+        self._require_exists()
+        if not self.path.is_dir():
+            raise DataSourceNotFoundError(
+                f"{self.describe()}: {self.path} is a file, not a folder. Point "
+                f"datasource_args.path at the folder that holds the {what}."
+            )
+        root = self.path.resolve()
+        found: list[tuple[str, Path]] = []
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                file = Path(folder, name)
+                if not name.startswith(".") and accept(file):
+                    found.append((file.relative_to(root).as_posix(), file))
+        if not found:
+            raise DataSourceNotFoundError(f"{self.describe()}: no {what} under {root}. {hint}")
+        found.sort(key=lambda item: item[0])
+        return found
 
     def _require_exists(self) -> None:
         if not self.path.exists():

@@ -225,26 +225,11 @@ class DICOMSource(FileSource):
         self.include_pixels = include_pixels
 
     def _paths(self) -> list[Path]:
-        self._require_exists()
-        if not self.path.is_dir():
-            raise DataSourceNotFoundError(
-                f"{self.describe()}: {self.path} is a file, not a folder. Point "
-                f"datasource_args.path at the folder that holds the DICOM files."
-            )
-        root = self.path.resolve()
-        found: list[tuple[str, Path]] = []
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in names:
-                file = Path(folder, name)
-                if not name.startswith(".") and _is_dicom_name(file):
-                    found.append((file.relative_to(root).as_posix(), file))
-        if not found:
-            raise DataSourceNotFoundError(
-                f"{self.describe()}: no DICOM files (.dcm, .dicom, or without extension "
-                f"with the DICM preamble) under {root}. Check datasource_args.path."
-            )
-        found.sort(key=lambda item: item[0])
+        found = self._walk_folder(
+            "DICOM files (.dcm, .dicom, or without extension with the DICM preamble)",
+            _is_dicom_name,
+            "Check datasource_args.path.",
+        )
         return [file for _, file in found]
 
     def _raw_columns(self) -> list[str]:

@@ -151,28 +151,11 @@ class ImageSource(FileSource):
 
     def _image_files(self) -> list[tuple[str, Path]]:
         """Every image under the folder as (relative POSIX path, absolute path), sorted."""
-        self._require_exists()
-        if not self.path.is_dir():
-            raise DataSourceNotFoundError(
-                f"{self.describe()}: {self.path} is a file, not a folder. Point "
-                f"datasource_args.path at the folder that holds the images."
-            )
-        root = self.path.resolve()
-        found: list[tuple[str, Path]] = []
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in names:
-                if name.startswith(".") or Path(name).suffix.lower() not in self.extensions:
-                    continue
-                absolute = Path(folder, name)
-                found.append((absolute.relative_to(root).as_posix(), absolute))
-        if not found:
-            raise DataSourceNotFoundError(
-                f"{self.describe()}: no images with extensions {list(self.extensions)} under "
-                f"{root}. Check datasource_args.path and datasource_args.extensions."
-            )
-        found.sort(key=lambda item: item[0])
-        return found
+        return self._walk_folder(
+            f"images with extensions {list(self.extensions)}",
+            lambda file: file.suffix.lower() in self.extensions,
+            "Check datasource_args.path and datasource_args.extensions.",
+        )
 
     def _entries(self) -> list[_Entry]:
         files = self._image_files()
