@@ -32,7 +32,7 @@ typecheck: setup
 
 # pytest exits 5 when no test ran; make treats that as a failure, as it should.
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=podium --cov-report=term:skip-covered --cov-fail-under=85
 
 test-unit: setup
 	$(BIN)/pytest -m "not integration"

@@ -7,7 +7,8 @@ it. To put another source under the contract, add one entry to ``FACTORIES``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -15,13 +16,16 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from podium.core.errors import ConfigValidationError
-from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource
+from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, FileSource
 from podium.data.sources.csv_source import CSVSource
+from podium.data.sources.database_source import DatabaseSource
 from podium.data.sources.excel_source import ExcelSource
 from podium.data.sources.frame_source import DataFrameSource
 from podium.data.sources.parquet_source import ParquetSource
+from tests.conftest import POSTGRES_URL
 
 #: Ints (with and without gaps), floats, text with gaps: eight records. In batches of two,
 #: ``age`` is all missing in the third batch and ``city`` in the fourth.
@@ -117,20 +121,71 @@ def frame_factory(
     )
 
 
-#: Every source under the contract. One line per source.
+def _database_factory(url: str, engine: sa.Engine | None = None) -> SourceFactory:
+    """A factory writing the table into a database: a SQLite file, or ``engine``'s database."""
+
+    def factory(
+        workdir: Path,
+        table: pd.DataFrame,
+        *,
+        ignore_cols: Sequence[str] = (),
+        modifiers: Mapping[str, Mapping[str, str]] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> DataSource:
+        name = f"contract_{uuid.uuid4().hex[:12]}"
+        target = engine or sa.create_engine(url.format(workdir=workdir))
+        table.to_sql(name, target, index=False)
+        if engine is None:
+            target.dispose()
+        return DatabaseSource(
+            url.format(workdir=workdir),
+            table=name,
+            ignore_cols=ignore_cols,
+            modifiers=modifiers,
+            batch_rows=batch_rows,
+        )
+
+    return factory
+
+
+#: Every source under the contract. One line per source. PostgreSQL is added by the
+#: ``factory`` fixture, which needs the live server.
 FACTORIES: dict[str, SourceFactory] = {
     "CSVSource": csv_factory,
+    "DatabaseSource[sqlite]": _database_factory("sqlite:///{workdir}/table.db"),
     "DataFrameSource": frame_factory,
     "ExcelSource": excel_factory,
     "ParquetSource": parquet_factory,
 }
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def factory(request: pytest.FixtureRequest) -> SourceFactory:
-    """Each source factory in turn."""
-    chosen: SourceFactory = FACTORIES[request.param]
-    return chosen
+POSTGRES = "DatabaseSource[postgresql]"
+
+
+@pytest.fixture(
+    params=[
+        *sorted(FACTORIES),
+        pytest.param(POSTGRES, marks=pytest.mark.integration),
+    ]
+)
+def factory(request: pytest.FixtureRequest) -> Iterator[SourceFactory]:
+    """Each source factory in turn; database sources are closed after the test."""
+    if request.param == POSTGRES:
+        engine: sa.Engine = request.getfixturevalue("postgres_engine")
+        chosen = _database_factory(POSTGRES_URL, engine)
+    else:
+        chosen = FACTORIES[request.param]
+    made: list[DataSource] = []
+
+    def tracked(workdir: Path, table: pd.DataFrame, **options: object) -> DataSource:
+        source = chosen(workdir, table, **options)  # type: ignore[arg-type]
+        made.append(source)
+        return source
+
+    yield tracked
+    for source in made:
+        if isinstance(source, DatabaseSource):
+            source.close()
 
 
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -238,4 +293,4 @@ def test_files_are_hashed_when_file_based(factory: SourceFactory, tmp_path: Path
 
     assert all(len(r.sha256) == 64 and r.size == r.path.stat().st_size for r in records)
     assert [r.path.parent for r in records] == [tmp_path.resolve()] * len(records)
-    assert bool(records) == (source.kind != "DataFrameSource")
+    assert bool(records) == isinstance(source, FileSource)

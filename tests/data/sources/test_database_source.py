@@ -13,6 +13,8 @@ from typing import cast
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from podium.core.errors import (
     ConfigValidationError,
@@ -271,6 +273,128 @@ def test_engine_is_cached_and_disposed(
     assert len(created) == 2
 
 
+# -- column dtypes on SQLite -----------------------------------------------------------
+
+#: Declared SQLite types and the dtype each gives; the second row of data is all NULL.
+DECLARED = {
+    "n INTEGER": "Int64",
+    "x REAL": "float64",
+    "t TEXT": "str",
+    "ok BOOLEAN": "boolean",
+    "at DATETIME": "datetime64[us]",
+    "day DATE": "datetime64[us]",
+    "code UUID": "str",  # NUMERIC affinity: typed by its values, all text
+    "amount DECIMAL(8, 2)": "float64",  # NUMERIC affinity: integers and reals
+    "loose": "Int64",  # no declared type: typed by its values, all integers
+}
+DECLARED_ROWS = [
+    (1, 0.5, "a", 1, "2024-01-02 03:04:05", "2024-01-02", "c0de", 2, 7),
+    (None, None, None, None, None, None, None, None, None),
+    (3, -2.0, "c", 0, "2024-05-06T07:08:09.5", "2024-05-06", "beef", 2.25, 9),
+]
+
+
+@pytest.fixture
+def typed_db(tmp_path: Path) -> Path:
+    """A SQLite file with a table ``typed`` of DECLARED columns holding DECLARED_ROWS."""
+    path = tmp_path / "typed.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE typed ({', '.join(DECLARED)})")
+        conn.executemany(f"INSERT INTO typed VALUES ({', '.join('?' * 9)})", DECLARED_ROWS)
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 100])
+def test_sqlite_dtypes_follow_declared_types(typed_db: Path, batch_rows: int) -> None:
+    """Every batch, the all-NULL one included, has the dtypes the declared types give."""
+    with DatabaseSource(f"sqlite:///{typed_db}", table="typed", batch_rows=batch_rows) as source:
+        batches = list(source.iter_batches())
+    assert {tuple(map(str, b.dtypes)) for b in batches} == {tuple(DECLARED.values())}
+    frame = pd.concat(batches, ignore_index=True)
+    assert frame["amount"].tolist()[::2] == [2.0, 2.25]
+    assert frame["ok"].tolist()[::2] == [True, False]
+    assert frame["at"].tolist() == [
+        pd.Timestamp("2024-01-02 03:04:05"),
+        pd.NaT,
+        pd.Timestamp("2024-05-06 07:08:09.5"),
+    ]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 100])
+def test_sqlite_query_columns_follow_the_whole_results_values(
+    typed_db: Path, batch_rows: int
+) -> None:
+    """A query column's dtype comes from all its values, not from the batch at hand."""
+    query = """
+        SELECT n, amount, n * 1.5 AS scaled, t, at, NULL AS empty,
+               CASE WHEN n = 1 THEN t ELSE n END AS mixed
+        FROM typed
+    """
+    with DatabaseSource(f"sqlite:///{typed_db}", query=query, batch_rows=batch_rows) as source:
+        batches = list(source.iter_batches())
+    # DATETIME values are text to SQLite: without a declared type they read as str.
+    expected = ("Int64", "float64", "float64", "str", "str", "object", "object")
+    assert {tuple(map(str, b.dtypes)) for b in batches} == {expected}
+    frame = pd.concat(batches, ignore_index=True)
+    assert frame["scaled"].tolist()[::2] == [1.5, 4.5]
+    assert frame["amount"].tolist()[::2] == [2.0, 2.25]
+    assert frame["mixed"].tolist() == ["a", None, 3]
+
+
+def test_sqlite_run_query_keeps_dtypes_across_frames(typed_db: Path) -> None:
+    """run_query frames share one dtype per column, a NULL-only frame included."""
+    with DatabaseSource(f"sqlite:///{typed_db}", table="typed") as source:
+        frames = list(source.run_query("SELECT amount, t FROM typed", batch_rows=1))
+    assert [tuple(map(str, f.dtypes)) for f in frames] == [("float64", "str")] * 3
+
+
+def test_value_not_fitting_its_declared_type_is_an_error(tmp_path: Path) -> None:
+    """Text in an INTEGER column (SQLite allows it) is DataSourceReadError naming both."""
+    path = tmp_path / "bad.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (k INTEGER)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(1,), ("twelve",)])
+    conn.close()
+    with (
+        DatabaseSource(f"sqlite:///{path}", table="t") as source,
+        pytest.raises(DataSourceReadError, match=r"'k'.*INTEGER.*'twelve'.*CAST"),
+    ):
+        list(source.iter_batches())
+
+
+_SQLITE_VALUES = st.one_of(
+    st.none(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=3),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(values=st.lists(_SQLITE_VALUES, min_size=1, max_size=6), batch_rows=st.integers(1, 4))
+def test_untyped_sqlite_column_has_one_dtype_whatever_the_batches(
+    tmp_path: Path, values: list[object], batch_rows: int
+) -> None:
+    """For any values in an untyped column, every batch has the whole result's dtype."""
+    path = tmp_path / f"gen_{uuid.uuid4().hex[:8]}.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE g (i INTEGER, v)")
+        conn.executemany("INSERT INTO g VALUES (?, ?)", enumerate(values))
+    conn.close()
+    with DatabaseSource(f"sqlite:///{path}", query="SELECT v FROM g ORDER BY i") as source:
+        batches = list(source.iter_batches(batch_rows))
+        (whole,) = list(source.iter_batches(len(values)))
+    assert {str(b["v"].dtype) for b in batches} == {str(whole["v"].dtype)}
+    combined = pd.concat(batches, ignore_index=True)["v"]
+    assert combined.isna().tolist() == [v is None for v in values]
+
+
 # -- run_query on SQLite ---------------------------------------------------------------
 
 
@@ -462,3 +586,80 @@ def test_postgres_streams_through_a_server_side_cursor(postgres_engine: sa.Engin
         batches.close()
         after = watcher.execute(activity, {"app": app}).all()
         assert [row.state for row in after] == ["idle"]
+
+
+#: Columns of every common PostgreSQL type; odd rows are all NULL.
+_PG_TYPED = """
+    SELECT g AS id,
+           CASE WHEN g % 2 = 0 THEN g * 1.25 END AS amount,
+           CASE WHEN g % 2 = 0 THEN g::float8 / 4 END AS ratio,
+           CASE WHEN g % 2 = 0 THEN g > 2 END AS big,
+           CASE WHEN g % 2 = 0 THEN 'v' || g END AS label,
+           CASE WHEN g % 2 = 0 THEN gen_random_uuid() END AS key,
+           CASE WHEN g % 2 = 0 THEN DATE '2024-01-01' + g END AS day,
+           CASE WHEN g % 2 = 0 THEN TIMESTAMP '2024-01-01 10:00' END AS at,
+           CASE WHEN g % 2 = 0 THEN TIMESTAMPTZ '2024-01-01 10:00+02' END AS at_tz,
+           CASE WHEN g % 2 = 0 THEN jsonb_build_object('g', g) END AS doc
+    FROM generate_series(1, 4) g
+"""
+_PG_DTYPES = (
+    "Int64",
+    "float64",
+    "float64",
+    "boolean",
+    "str",
+    "str",
+    "datetime64[us]",
+    "datetime64[us]",
+    "datetime64[us, UTC]",
+    "object",
+)
+
+
+@pytest.fixture
+def pg_typed(postgres_engine: sa.Engine) -> Iterator[str]:
+    """A table holding _PG_TYPED, dropped after the test."""
+    name = f"podium_typed_{uuid.uuid4().hex[:10]}"
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {name} AS {_PG_TYPED} ORDER BY id"))
+    yield name
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def _check_pg_typed(frames: list[pd.DataFrame]) -> None:
+    assert [tuple(map(str, f.dtypes)) for f in frames] == [_PG_DTYPES] * 4
+    frame = pd.concat(frames, ignore_index=True).sort_values("id")
+    assert frame["amount"].tolist()[1::2] == [2.5, 5.0]
+    assert frame["big"].tolist()[1::2] == [False, True]
+    assert frame["day"].tolist()[1::2] == [pd.Timestamp("2024-01-03"), pd.Timestamp("2024-01-05")]
+    assert frame["at_tz"].tolist()[1::2] == [pd.Timestamp("2024-01-01 08:00", tz="UTC")] * 2
+    assert frame["doc"].tolist()[1::2] == [{"g": 2}, {"g": 4}]
+
+
+@pytest.mark.integration
+def test_postgres_table_dtypes_follow_declared_types(
+    postgres_engine: sa.Engine, pg_typed: str
+) -> None:
+    """A table's batches, all-NULL ones included, take their dtypes from its column types."""
+    url = _plain_url(postgres_engine)
+    with DatabaseSource(url, table=pg_typed, batch_rows=1) as source:
+        _check_pg_typed(list(source.iter_batches()))
+
+
+@pytest.mark.integration
+def test_postgres_query_dtypes_follow_type_oids(postgres_engine: sa.Engine) -> None:
+    """A query's batches take their dtypes from the result's type OIDs (numeric, bool, ...)."""
+    with DatabaseSource(_plain_url(postgres_engine), query=_PG_TYPED, batch_rows=1) as source:
+        _check_pg_typed(list(source.iter_batches()))
+
+
+@pytest.mark.integration
+def test_postgres_run_query_dtypes_follow_type_oids(
+    postgres_engine: sa.Engine, pg_typed: str
+) -> None:
+    """run_query frames take their dtypes from type OIDs; an empty result keeps them too."""
+    with DatabaseSource(_plain_url(postgres_engine), table=pg_typed) as source:
+        _check_pg_typed(list(source.run_query(f"{_PG_TYPED} ORDER BY id", batch_rows=1)))
+        (empty,) = source.run_query(f"SELECT amount, big FROM {pg_typed} WHERE id < 0")
+    assert list(map(str, empty.dtypes)) == ["float64", "boolean"]

@@ -9,14 +9,36 @@ streams through a server-side cursor, so a big table never loads whole.
 The SQL engine (:mod:`podium.data.sql`) pushes queries down to the database through
 :attr:`~DatabaseSource.sql_dialect`, :meth:`~DatabaseSource.relation_sql` and
 :meth:`~DatabaseSource.run_query`. Passwords never appear in descriptions or errors.
+
+Column dtypes depend on the columns' types, never on the values in a batch: they are
+decided once per read, before the first batch, and every batch (an all-NULL one included)
+is cast to them, as the file sources do. Integers (SMALLINT, INTEGER, BIGINT) read as
+``Int64``; REAL, DOUBLE and NUMERIC as ``float64`` (NULL is NaN); BOOLEAN as ``boolean``;
+text (TEXT, VARCHAR, CHAR, enums, UUID) as ``str``; DATE and TIMESTAMP as
+``datetime64[us]``; TIMESTAMP WITH TIME ZONE as ``datetime64[us, UTC]``; anything else
+(bytes, JSON, arrays, intervals, ...) as ``object`` with the driver's values.
+
+The types come from the declared column types (SQLAlchemy reflection) with ``table=``, and
+from the driver's type codes (PostgreSQL OIDs) with ``query=`` and in
+:meth:`~DatabaseSource.run_query`; other drivers' codes are not mapped, so their query
+columns are ``object``. SQLite types values, not columns: a query column, a column declared
+without a type, and a NUMERIC-affinity column (NUMERIC, DECIMAL, unknown type names) take
+their dtype from the storage classes of all their values in the whole result: integers
+only ``Int64``; integers and reals ``float64``; text only ``str``; otherwise (all NULL,
+blobs, mixed with text) ``object``. A result of one batch is judged from the values at
+hand; a longer one costs one aggregate ``typeof()`` pass in SQLite before the first batch.
+SQLite does not enforce declared types: a value that does not fit its column's dtype
+raises :class:`~podium.core.errors.DataSourceReadError` naming the column.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +61,7 @@ from podium.core.errors import (
     QueryError,
     QueryExecutionError,
 )
+from podium.data.sources import _database_types as dtypes
 from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, Modifier
 
 __all__ = ["DatabaseSource"]
@@ -228,13 +251,7 @@ class DatabaseSource(DataSource):
                             f"{self.describe()}: the statement returns no rows; only "
                             f"SELECT queries run here. Statement: {_one_line(sql)}"
                         )
-                    columns = list(result.keys())
-                    empty = True
-                    for rows in result.partitions(size):
-                        empty = False
-                        yield _frame(rows, columns)
-                    if empty:
-                        yield _frame([], columns)
+                    yield from self._typed_frames(conn, result, sql, size, empty_frame=True)
             except sa.exc.DBAPIError as exc:
                 raise self._query_error(sql, exc) from exc
 
@@ -259,14 +276,103 @@ class DatabaseSource(DataSource):
 
     def _iter_raw_batches(self, batch_rows: int) -> Iterator[pd.DataFrame]:
         sql = f"SELECT * FROM {self.relation_sql()} podium_q"
-        with (
-            self._reading(),
-            self._read_only() as conn,
-            _execute(conn, sql, batch_rows=batch_rows) as result,
-        ):
-            columns = list(map(str, result.keys()))
-            for rows in result.partitions(batch_rows):
-                yield _frame(rows, columns)
+        with self._reading(), self._read_only() as conn:
+            declared = self._declared_targets(conn)
+            with _execute(conn, sql, batch_rows=batch_rows) as result:
+                yield from self._typed_frames(conn, result, sql, batch_rows, declared=declared)
+
+    # -- column types --------------------------------------------------------------------
+
+    def _declared_targets(self, conn: sa.Connection) -> dict[str, dtypes.Target | None]:
+        """Table mode: each column's target from its declared type (None: SQLite decides).
+
+        Query mode, or a relation reflection cannot find, gives no entries.
+        """
+        if self.table is None:
+            return {}
+        try:
+            with warnings.catch_warnings():
+                # A type SQLAlchemy does not know (PostGIS, ...) reads as object; no warning.
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                reflected = sa.inspect(conn).get_columns(self.table, schema=self.db_schema)
+        except sa.exc.NoSuchTableError:
+            return {}
+        sqlite = self._backend() == "sqlite"
+        return {str(c["name"]): dtypes.declared_target(c["type"], sqlite=sqlite) for c in reflected}
+
+    def _typed_frames(
+        self,
+        conn: sa.Connection,
+        result: sa.CursorResult[Any],
+        sql: str,
+        batch_rows: int,
+        *,
+        declared: Mapping[str, dtypes.Target | None] | None = None,
+        empty_frame: bool = False,
+    ) -> Iterator[pd.DataFrame]:
+        """Frames of ``result`` whose dtypes are decided before the first one is yielded."""
+        columns = list(map(str, result.keys()))
+        codes = [column[1] for column in result.cursor.description or ()]
+        declared = declared or {}
+        targets: list[dtypes.Target | None] = [
+            declared[name] if name in declared else self._coded(code)
+            for name, code in itertools.zip_longest(columns, codes[: len(columns)])
+        ]
+        partitions = result.partitions(batch_rows)
+        first = next(partitions, None)
+        held = [] if first is None else [first]
+        undecided = [i for i, target in enumerate(targets) if target is None]
+        if undecided:
+            second = None if first is None else next(partitions, None)
+            if second is None:  # the whole result is at hand
+                classes = dtypes.storage_classes(first or [], undecided)
+            else:
+                held.append(second)
+                classes = _scanned_storage_classes(conn, sql, len(columns), undecided)
+            for i in undecided:
+                targets[i] = dtypes.storage_target(classes[i])
+        decided = [target or dtypes.Target("object", "unknown type") for target in targets]
+        logger.debug("%s reads columns as %s", self.describe(), [t.dtype for t in decided])
+        for rows in itertools.chain(held, partitions):
+            yield self._frame(rows, columns, decided)
+        if first is None and empty_frame:
+            yield self._frame([], columns, decided)
+
+    def _coded(self, type_code: object) -> dtypes.Target | None:
+        """The target for a driver's type code; None where SQLite decides from values."""
+        backend = self._backend()
+        if backend == "sqlite":
+            return None
+        if backend == "postgresql" and isinstance(type_code, int):
+            return dtypes.Target(
+                dtypes.PG_OIDS.get(type_code, "object"), f"PostgreSQL type oid {type_code}"
+            )
+        return dtypes.Target("object", f"driver type code {type_code!r}")
+
+    def _frame(
+        self, rows: Sequence[Sequence[object]], columns: list[str], targets: list[dtypes.Target]
+    ) -> pd.DataFrame:
+        cells: list[Sequence[object]] = list(zip(*rows, strict=True)) or [()] * len(columns)
+        arrays = {
+            i: self._cast(values, name, target)
+            for i, (name, target, values) in enumerate(zip(columns, targets, cells, strict=True))
+        }
+        return pd.DataFrame(arrays).set_axis(columns, axis=1)
+
+    def _cast(self, values: Sequence[object], name: str, target: dtypes.Target) -> pd.Series[Any]:
+        try:
+            return dtypes.cast(values, target.dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            bad = next(
+                (f"the value {v!r}" for v in values if not dtypes.fits(v, target.dtype)),
+                "values that do not fit together",
+            )
+            raise DataSourceReadError(
+                f"{self.describe()}: column {name!r} has {target.origin}, read as "
+                f"{target.dtype}, but holds {bad} ({exc}). "
+                f"Fix the value, or read the column through datasource_args.query with a "
+                f"CAST to the type it holds."
+            ) from exc
 
     def describe(self) -> str:
         if self.query is not None:
@@ -454,6 +560,16 @@ def _execute(
         result.close()
 
 
-def _frame(rows: Sequence[Sequence[object]], columns: list[str]) -> pd.DataFrame:
-    records = [tuple(row) for row in rows]
-    return pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+def _scanned_storage_classes(
+    conn: sa.Connection, sql: str, width: int, indices: Sequence[int]
+) -> dict[int, set[str]]:
+    """SQLite storage classes of each column in ``indices`` over the whole result of ``sql``.
+
+    The result's columns are renamed by position, so duplicate or odd names do not matter.
+    """
+    names = ", ".join(f"c{i}" for i in range(width))
+    found = ", ".join(f"group_concat(DISTINCT typeof(c{i}))" for i in indices)
+    scan = f"WITH podium_t({names}) AS ({sql}) SELECT {found} FROM podium_t"
+    with _execute(conn, scan) as result:
+        row = result.one()
+    return {i: set(str(row[n] or "").split(",")) - {"", "null"} for n, i in enumerate(indices)}
