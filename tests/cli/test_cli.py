@@ -168,3 +168,40 @@ def test_schema_command_refuses_unknown_file_types(tmp_path: Path, name: str) ->
     path.write_text("x")
     stderr = _assert_clean_failure(podium("schema", str(path)), ExitCode.CONFIG)
     assert ".parquet" in stderr
+
+
+def test_errors_name_the_datasource_of_a_multi_source_pod(tmp_path: Path) -> None:
+    """A schema error in one of several datasources names the file and that datasource."""
+    config = tmp_path / "pod.yaml"
+    census = REPO / "src" / "podium" / "data" / "assets" / "census_income.csv.gz"
+    config.write_text(
+        "name: my-pod\ndatasources:\n"
+        f"  - {{datasource: CSVSource, name: good, data_config: {{datasource_args: "
+        f"{{path: {census}}}}}}}\n"
+        f"  - {{datasource: CSVSource, name: bad, data_config: {{datasource_args: "
+        f"{{path: {census}}}, force_stypes: {{continuous: [workclass]}}}}}}\n"
+    )
+    stderr = _assert_clean_failure(podium("run-pod", str(config), "--dry-run"), ExitCode.DATA)
+    assert "datasource 'bad'" in stderr
+    assert "workclass" in stderr
+
+
+def test_numbers_from_variables_reach_the_source(tmp_path: Path) -> None:
+    """``batch_rows: ${ROWS}`` works: the expanded text is read as the number it is."""
+    config = tmp_path / "pod.yaml"
+    census = REPO / "src" / "podium" / "data" / "assets" / "census_income.csv.gz"
+    config.write_text(
+        "name: my-pod\ndatasource: CSVSource\ndata_config:\n  datasource_args:\n"
+        f"    path: {census}\n    batch_rows: ${{PODIUM_TEST_ROWS}}\n"
+    )
+    result = podium("run-pod", str(config), "--dry-run", "--json", env={"PODIUM_TEST_ROWS": "512"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["schemas"][0]["num_records"] == 32_561
+    bad = podium("run-pod", str(config), "--dry-run", env={"PODIUM_TEST_ROWS": "many"})
+    assert "batch_rows" in _assert_clean_failure(bad, ExitCode.CONFIG)
+
+
+def test_schema_command_reports_a_missing_file(tmp_path: Path) -> None:
+    """``podium schema`` on a missing file exits 3 naming the file."""
+    stderr = _assert_clean_failure(podium("schema", str(tmp_path / "gone.csv")), ExitCode.DATA)
+    assert "gone.csv" in stderr

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +20,7 @@ from rich.console import Console
 
 from podium._version import __version__
 from podium.cli._render import render_schema
-from podium.core.errors import ConfigError, ExitCode, PodiumError
+from podium.core.errors import ConfigError, DataSourceNotFoundError, ExitCode, PodiumError
 
 __all__ = ["app", "main"]
 
@@ -77,14 +79,16 @@ def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> Non
     schemas = []
     for container in pod_config.containers():
         data_config = container.data_config
-        details = container.datasource_details_config
-        with _err.status(f"Inferring the schema of {container.name} ..."):
+        with (
+            _err.status(f"Inferring the schema of {container.name} ..."),
+            _naming(f"{config}: datasource {container.name!r}"),
+        ):
             schema = infer_schema(
                 sources[container.name],
                 name=container.name,
                 force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
                 column_descriptions=data_config.column_descriptions_for(container.name),
-                description=details.description if details else data_config.description,
+                description=container.description(),
                 hide_record_count=pod_config.differential_privacy is not None,
             )
         schemas.append(schema)
@@ -95,6 +99,18 @@ def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> Non
     _out.print(f"Pod [bold]{pod_config.name}[/bold]: config is valid, {len(schemas)} source(s).")
     for schema in schemas:
         render_schema(_out, schema)
+
+
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """Prefix ``where`` to a PodiumError's message, so a multi-source pod says which."""
+    try:
+        yield
+    except PodiumError as exc:
+        message = str(exc)
+        if message.startswith(where):
+            raise
+        raise type(exc)(f"{where}: {message}") from exc
 
 
 @app.command("run-pod")
@@ -127,7 +143,10 @@ def run_pod_alias(
 
 @app.command("schema")
 def schema_command(
-    path: Annotated[Path, typer.Argument(help="A .csv, .csv.gz, .parquet or .xlsx file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A .csv, .csv.gz, .tsv, .parquet, .pq, .xlsx or .xlsm file."),
+    ],
     name: Annotated[
         str | None, typer.Option(help="The table name (default: the file name).")
     ] = None,
@@ -137,6 +156,10 @@ def schema_command(
     from podium.data.schema import infer_schema
     from podium.data.sources.registry import source_for_file
 
+    if not path.is_file():
+        raise DataSourceNotFoundError(
+            f"{path}: no such file. Give the path of a CSV, Parquet or Excel file."
+        )
     source = source_for_file(path)
     schema = infer_schema(source, name=name or _table_name(path))
     if as_json:
@@ -147,9 +170,15 @@ def schema_command(
 
 def _table_name(path: Path) -> str:
     name = path.name
-    for suffix in (".gz", ".csv", ".parquet", ".xlsx", ".xlsm"):
+    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm"):
         name = name.removesuffix(suffix)
     return name
+
+
+def _fail(message: str) -> None:
+    """Write a message to stderr as it is: no markup, no wrapping at the terminal width."""
+    sys.stderr.write(message.rstrip() + "\n")
+    sys.stderr.flush()
 
 
 def main() -> None:
@@ -160,17 +189,19 @@ def main() -> None:
     except PodiumError as exc:
         if debug:
             raise
-        _err.print(f"error: {exc}", markup=False, highlight=False)
+        _fail(f"error: {exc}")
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        _err.print("interrupted", markup=False)
+        _fail("interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except RuntimeError as exc:
+        # DuckDB turns Ctrl-C during a query into RuntimeError("Query interrupted").
+        if debug or "interrupted" not in str(exc).lower():
+            raise
+        _fail("interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:  # the process boundary: translate, never dump
         if debug:
             raise
-        _err.print(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            markup=False,
-            highlight=False,
-        )
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(int(ExitCode.INTERNAL))

@@ -324,6 +324,16 @@ class DatasourceConfig(_Model):
             raise fail(problems)
         return self
 
+    def description(self) -> str | None:
+        """The table's description: the details' one, else ``table_descriptions[name]``,
+        else ``data_config.description``."""
+        details = self.datasource_details_config
+        return (
+            (details.description if details else None)
+            or self.data_config.table_descriptions.get(self.name)
+            or self.data_config.description
+        )
+
 
 def _stype_key_problems(data_config: PodDataConfig, name: str) -> list[InitErrorDetails]:
     """Keys of a nested ``force_stypes`` that do not name the datasource they belong to."""

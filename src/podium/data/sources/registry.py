@@ -6,9 +6,16 @@ SQLAlchemy. Names with a ``bitfount.`` prefix are accepted for Bitfount configs.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib
+import inspect
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from podium.core.errors import ConfigValidationError, UnknownDataSourceError
 from podium.data.sources.base import DataSource
@@ -43,16 +50,65 @@ def source_class(name: str) -> type[DataSource]:
 def create_source(name: str, args: dict[str, Any], *, where: str = "datasource_args") -> DataSource:
     """Build a source from its type name and keyword arguments (``datasource_args``).
 
-    A wrong or missing argument becomes a :class:`ConfigValidationError` naming ``where``.
+    Each argument is checked against the constructor's type annotations (and coerced the
+    way pydantic's lax mode does, so ``batch_rows: "1000"`` from a ``${VAR}`` becomes
+    1000). An unknown, missing or ill-typed argument is a :class:`ConfigValidationError`
+    naming ``where`` and the argument.
     """
     cls = source_class(name)
-    try:
-        return cls(**args)
-    except TypeError as exc:
+    parameters = _parameters(cls)
+    unknown = sorted(set(args) - set(parameters))
+    if unknown:
+        hints = "".join(
+            f" (did you mean {close[0]!r} for {key!r}?)"
+            for key in unknown
+            if (close := difflib.get_close_matches(key, parameters, n=1))
+        )
         raise ConfigValidationError(
-            f"{where}: invalid arguments for {cls.kind}: {exc}. "
-            f"See docs/datasources.md for the arguments {cls.kind} takes."
-        ) from exc
+            f"{where}: {cls.kind} takes no argument(s) {unknown}{hints}. It takes: "
+            f"{', '.join(parameters)}. See docs/datasources.md."
+        )
+    missing = [key for key, param in parameters.items() if param.required and key not in args]
+    if missing:
+        raise ConfigValidationError(
+            f"{where}: {cls.kind} needs {', '.join(missing)}; add it under {where}."
+        )
+    checked: dict[str, Any] = {
+        key: parameters[key].check(value, f"{where}.{key}") for key, value in args.items()
+    }
+    return cls(**checked)
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    required: bool
+    adapter: TypeAdapter[Any] | None
+
+    def check(self, value: object, where: str) -> object:
+        if self.adapter is None:
+            return value
+        try:
+            return self.adapter.validate_python(value)
+        except ValidationError as exc:
+            problems = "; ".join(error["msg"] for error in exc.errors())
+            raise ConfigValidationError(
+                f"{where}: {problems} (got {value!r}). Fix the value in the config."
+            ) from exc
+
+
+@functools.cache
+def _parameters(cls: type[DataSource]) -> dict[str, _Parameter]:
+    """The keyword parameters of ``cls``'s constructor with validators for their types."""
+    hints = typing.get_type_hints(cls.__init__)
+    config = ConfigDict(arbitrary_types_allowed=True)
+    found: dict[str, _Parameter] = {}
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        hint = hints.get(param.name)
+        adapter = None if hint is None else TypeAdapter(hint, config=config)
+        found[param.name] = _Parameter(param.default is param.empty, adapter)
+    return found
 
 
 #: File endings -> source type, for commands that take a bare file (``podium schema``).
