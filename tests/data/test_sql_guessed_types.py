@@ -1,4 +1,4 @@
-"""SQL over CSV files whose column types DuckDB guesses from the first rows only."""
+"""SQL and schemas over CSV files whose column types DuckDB guesses from the first rows only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from podium.data.schema import SchemaBuilder, infer_schema
 from podium.data.sources.csv_source import CSVSource
 from podium.data.sql import SQLEngine
 
@@ -56,3 +57,16 @@ def test_streamed_query_uses_checked_types(late_text_csv: Path) -> None:
     assert len(codes) == ROWS
     assert codes.iloc[-3] == "X-17"
     assert max(len(f) for f in frames) <= 4096
+
+
+def test_schema_of_a_late_text_value_is_text(late_text_csv: Path) -> None:
+    """The full schema sees the late text value: the column is a string, as batches say."""
+    source = CSVSource(late_text_csv)
+    schema = infer_schema(source, name="late")
+
+    builder = SchemaBuilder("late", columns=source.column_names())
+    for batch in source.iter_batches(batch_rows=7_000):
+        builder.update(batch)
+    assert schema.column("code").dtype == "string"
+    assert schema.num_records == ROWS
+    assert schema == builder.finish()

@@ -44,11 +44,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from podium.core.errors import ConfigValidationError, SchemaError
+from podium.core.errors import ConfigValidationError, DataSourceError, SchemaError
 from podium.data import _schema_stats as st
 from podium.data._schema_model import (
     SCHEMA_VERSION,
@@ -418,8 +418,7 @@ def iter_schema(
     descriptions = dict(column_descriptions or {})
     columns = source.column_names()
     _check_known(columns, forced, descriptions, source.ignore_cols)
-    scan = source.duckdb_scan()
-    if scan is None:
+    if source.duckdb_scan(verified=False) is None:
         logger.debug("schema %s: streaming batches of %s", name, source.describe())
         builder = SchemaBuilder(
             name,
@@ -437,29 +436,72 @@ def iter_schema(
                 yield builder.snapshot()
         final = builder.finish()
     else:
-        from podium.data._schema_duckdb import scan_stats  # noqa: PLC0415 - DuckDB on demand
-
-        logger.debug("schema %s: profiling %s in DuckDB", name, source.describe())
-        final = Schema.empty(name)
-        for num_records, stats in scan_stats(
+        final = yield from _profile_in_duckdb(
             source,
-            scan,
+            name,
             columns,
-            caps={c: _cap(forced.get(c), max_categories) for c in columns},
-            forced={c: s.value for c, s in forced.items()},
-        ):
-            final = _assemble(
-                name,
-                stats,
-                forced=forced,
-                descriptions=descriptions,
-                description=description,
-                max_categories=max_categories,
-                num_records=num_records,
-            )
-            if final.level is SchemaLevel.PARTIAL:
-                yield final
+            forced=forced,
+            descriptions=descriptions,
+            description=description,
+            max_categories=max_categories,
+        )
     yield final.without_record_count() if hide_record_count else final
+
+
+def _profile_in_duckdb(
+    source: DataSource,
+    name: str,
+    columns: list[str],
+    *,
+    forced: dict[str, SemanticType],
+    descriptions: dict[str, str],
+    description: str | None,
+    max_categories: int,
+) -> Generator[Schema, None, Schema]:
+    """Profile a natively scanned source in DuckDB: yield a partial schema, return the full.
+
+    The scan first reads the column types guessed from the first rows, which spares the
+    source's pass that checks them against the whole file; if a value does not fit, the
+    profile runs again on the checked types (a partial schema already sent stays as sent:
+    partial schemas are provisional).
+    """
+    import duckdb  # noqa: PLC0415 - DuckDB on demand
+
+    from podium.data._schema_duckdb import scan_stats  # noqa: PLC0415 - DuckDB on demand
+
+    logger.debug("schema %s: profiling %s in DuckDB", name, source.describe())
+    final = Schema.empty(name)
+    partial_sent = False
+    for verified in (False, True):
+        scan = source.duckdb_scan(verified=verified)
+        assert scan is not None  # the caller checked that this source has a scan
+        try:
+            for num_records, stats in scan_stats(
+                source,
+                scan,
+                columns,
+                caps={c: _cap(forced.get(c), max_categories) for c in columns},
+                forced={c: s.value for c, s in forced.items()},
+            ):
+                final = _assemble(
+                    name,
+                    stats,
+                    forced=forced,
+                    descriptions=descriptions,
+                    description=description,
+                    max_categories=max_categories,
+                    num_records=num_records,
+                )
+                if final.level is SchemaLevel.PARTIAL and not partial_sent:
+                    partial_sent = True
+                    yield final
+        except DataSourceError as exc:
+            if verified or not isinstance(exc.__cause__, duckdb.ConversionException):
+                raise
+            logger.debug("schema %s: a guessed type did not fit; profiling again", name)
+            continue
+        break
+    return final
 
 
 def infer_schema(

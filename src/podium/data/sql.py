@@ -335,12 +335,22 @@ class SQLEngine:
         *,
         replace: bool = False,
     ) -> None:
-        columns = ", ".join(_column_sql(source, column) for column in source.column_names())
+        # `* EXCLUDE (...) REPLACE (...)` needs no list of the columns, which would cost
+        # reading (sniffing) the file once more before the first query.
+        columns = "*"
+        if source.ignore_cols:
+            ignored = ", ".join(quote_identifier(c) for c in source.ignore_cols)
+            columns += f" EXCLUDE ({ignored})"
+        kept_modifiers = [c for c in source.modifiers if c not in source.ignore_cols]
+        if kept_modifiers:
+            modified = ", ".join(_column_sql(source, c) for c in kept_modifiers)
+            columns += f" REPLACE ({modified})"
         verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
         sql = f"{verb} {quote_identifier(name)} AS SELECT {columns} FROM {scan}"
         try:
             conn.execute(sql)
         except duckdb.Error as exc:
+            source.column_names()  # a clearer error when ignore_cols or modifiers name no column
             raise DataSourceReadError(
                 f"{source.describe()}: DuckDB cannot read the source for SQL table "
                 f"{quote_identifier(name)}: {duckdb_error_summary(exc)}. Check the file and the "
