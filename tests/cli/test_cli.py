@@ -205,3 +205,15 @@ def test_schema_command_reports_a_missing_file(tmp_path: Path) -> None:
     """``podium schema`` on a missing file exits 3 naming the file."""
     stderr = _assert_clean_failure(podium("schema", str(tmp_path / "gone.csv")), ExitCode.DATA)
     assert "gone.csv" in stderr
+
+
+def test_census_split_writes_pods_that_dry_run(tmp_path: Path) -> None:
+    """``podium census split`` writes pods whose configs pass a dry run."""
+    result = podium("census", "split", str(tmp_path), "--pods", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    pods = json.loads(result.stdout)["pods"]
+    assert [p["name"] for p in pods] == ["census-1", "census-2"]
+    assert sum(p["rows"] for p in pods) == 32_561
+    check = podium("run-pod", pods[1]["config"], "--dry-run", "--json")
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["schemas"][0]["num_records"] == pods[1]["rows"]

@@ -8,17 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, replace
 from enum import Enum, StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from podium.core.errors import SchemaError
+from podium.core.files import atomic_write
 from podium.data._schema_stats import LOGICAL_TYPES
 
 __all__ = ["SCHEMA_VERSION", "ColumnSchema", "Schema", "SchemaLevel", "SemanticType"]
@@ -287,18 +287,14 @@ class Schema:
     def dump(self, path: str | os.PathLike[str]) -> None:
         """Write the schema as JSON, atomically (a temporary file, then a rename)."""
         target = Path(path)
-        temporary: str | None = None
+
+        def write(handle: IO[str]) -> None:
+            handle.write(self.to_json())
+            handle.write("\n")
+
         try:
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-            ) as handle:
-                temporary = handle.name
-                handle.write(self.to_json())
-                handle.write("\n")
-            os.replace(temporary, target)
+            atomic_write(target, write)
         except OSError as exc:
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
             raise SchemaError(
                 f"Cannot write schema file {target}: {exc.strerror or exc}. Check that the "
                 "folder exists and is writable."
