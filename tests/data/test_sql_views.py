@@ -51,3 +51,21 @@ def test_unknown_ignored_column_is_a_config_error(people: Path) -> None:
         pytest.raises(ConfigValidationError, match=r"ignore_cols.*nope"),
     ):
         engine.query('SELECT * FROM "people"')
+
+
+def test_modifiers_give_the_same_text_in_batches_and_sql(tmp_path: Path) -> None:
+    """Modified columns read the same through iter_batches and through SQL, gaps included."""
+    path = tmp_path / "mixed.csv"
+    path.write_text("b,i,f,s\ntrue,1,1.5,a\n,,,\nfalse,3,2.0,c\n")
+    mods = {c: {"prefix": "<", "suffix": ">"} for c in ("b", "i", "f", "s")}
+    source = CSVSource(path, modifiers=mods)
+
+    batches = source.to_pandas()
+    with SQLEngine({"t": source}) as engine:
+        queried = engine.query("SELECT * FROM t")
+
+    assert batches["b"].dropna().tolist() == ["<true>", "<false>"]
+    assert batches["i"].dropna().tolist() == ["<1>", "<3>"]
+    for column in ("b", "i", "f", "s"):
+        assert batches[column].dropna().tolist() == queried[column].dropna().tolist(), column
+        assert batches[column].isna().tolist() == queried[column].isna().tolist(), column

@@ -145,7 +145,10 @@ def run_pod_alias(
 def schema_command(
     path: Annotated[
         Path,
-        typer.Argument(help="A .csv, .csv.gz, .tsv, .parquet, .pq, .xlsx or .xlsm file."),
+        typer.Argument(
+            help="A .csv, .csv.gz, .tsv, .parquet, .pq, .xlsx or .xlsm file, or a folder "
+            "of .parquet files."
+        ),
     ],
     name: Annotated[
         str | None, typer.Option(help="The table name (default: the file name).")
@@ -156,9 +159,10 @@ def schema_command(
     from podium.data.schema import infer_schema
     from podium.data.sources.registry import source_for_file
 
-    if not path.is_file():
+    if not path.exists():
         raise DataSourceNotFoundError(
-            f"{path}: no such file. Give the path of a CSV, Parquet or Excel file."
+            f"{path}: no such file or folder. Give the path of a CSV, Parquet or Excel file, "
+            "or of a folder of Parquet files."
         )
     source = source_for_file(path)
     schema = infer_schema(source, name=name or _table_name(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from podium.core.errors import ConfigValidationError, UnknownDataSourceError
@@ -80,3 +81,18 @@ def test_an_unknown_ending_is_refused() -> None:
     """A file whose ending says nothing is an UnknownDataSourceError listing the endings."""
     with pytest.raises(UnknownDataSourceError, match=r"notes\.txt.*\.parquet"):
         source_for_file(Path("notes.txt"))
+
+
+def test_a_folder_of_parquet_files_is_a_parquet_source(tmp_path: Path) -> None:
+    """A folder holding .parquet files is read as one ParquetSource over all of them."""
+    pd.DataFrame({"a": [1, 2]}).to_parquet(tmp_path / "x.parquet")
+    pd.DataFrame({"a": [3]}).to_parquet(tmp_path / "y.parquet")
+    source = source_for_file(tmp_path)
+    assert isinstance(source, ParquetSource)
+    assert source.record_count() == 3
+
+
+def test_a_folder_without_parquet_files_is_refused(tmp_path: Path) -> None:
+    """A folder with no .parquet files says what to do instead."""
+    with pytest.raises(UnknownDataSourceError, match="ImageSource"):
+        source_for_file(tmp_path)

@@ -209,10 +209,19 @@ class DataSource(ABC):
         batch = batch.copy()
         for column, mod in self.modifiers.items():
             if column in batch.columns:
-                values = batch[column]
-                text = mod.prefix + values.astype("string") + mod.suffix
-                batch[column] = text.where(values.notna())
+                batch[column] = _modified(batch[column], mod)
         return batch
+
+
+def _modified(values: pd.Series, mod: Modifier) -> pd.Series:
+    """``prefix + value + suffix`` as text, written as DuckDB's ``CAST(x AS VARCHAR)`` writes
+    it (booleans ``true``/``false``), so batches and SQL give the same text; missing stays
+    missing."""
+    if pd.api.types.is_bool_dtype(values):
+        text = values.map({True: "true", False: "false"}).astype("str")
+    else:
+        text = values.astype("str")
+    return (mod.prefix + text + mod.suffix).where(values.notna())
 
 
 class FileSource(DataSource):

@@ -124,7 +124,14 @@ _FILE_TYPES: tuple[tuple[str, str], ...] = (
 
 
 def source_for_file(path: Path) -> DataSource:
-    """Build the source that reads ``path``, chosen by its file ending."""
+    """Build the source that reads ``path``, chosen by its file ending (a folder: Parquet)."""
+    if path.is_dir():
+        if any(path.glob("*.parquet")):
+            return create_source("ParquetSource", {"path": path}, where=str(path))
+        raise UnknownDataSourceError(
+            f"{path}: a folder without .parquet files. Give one file, or describe a folder "
+            "of images or DICOM files in a pod config (ImageSource, DICOMSource)."
+        )
     lowered = path.name.lower()
     for ending, kind in _FILE_TYPES:
         if lowered.endswith(ending):
