@@ -156,10 +156,69 @@ def test_unknown_column_error_names_the_statement(engine: SQLEngine) -> None:
     assert "LINE 1" not in message
 
 
-def test_conversion_error_is_a_query_execution_error(engine: SQLEngine) -> None:
-    """A value that cannot be converted fails the query with DuckDB's reason."""
-    with pytest.raises(QueryExecutionError, match="Could not convert string"):
+def test_conversion_error_names_the_column_not_the_line(
+    engine: SQLEngine, census_frame: pd.DataFrame
+) -> None:
+    """A value that cannot be converted names its column and type, never the raw line."""
+    with pytest.raises(QueryExecutionError) as caught:
         engine.query(f'SELECT CAST(workclass AS INTEGER) FROM "{CENSUS}"')
+
+    message = str(caught.value)
+    assert 'column "workclass" has a value at line 2' in message
+    assert "cannot be converted to INTEGER" in message
+    first = census_frame.iloc[0]
+    assert str(first["workclass"]) not in message
+    assert str(first["fnlwgt"]) not in message  # the ignored column of the raw line
+
+
+# -- errors never quote the raw data -------------------------------------------------------------
+
+SECRET_VALUE = "TOPSECRET-4417"
+
+
+@pytest.fixture
+def ragged_csv(tmp_path: Path) -> Path:
+    """3,000 good rows, then a line with an extra field past DuckDB's sniffing sample."""
+    rows = ["id,city,secret"] + [f"{i},Leeds,s{i}" for i in range(3000)]
+    rows += [f"3000,York,{SECRET_VALUE},extra", "3001,Hull,s3001"]
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("call", ["query", "query_arrow", "iter_query"])
+def test_csv_parse_error_quotes_no_data(
+    ragged_csv: Path, caplog: pytest.LogCaptureFixture, call: str
+) -> None:
+    """A bad CSV line is reported by number; its text (an ignored column's too) stays out."""
+    with SQLEngine({"t": CSVSource(ragged_csv, ignore_cols=["secret"])}) as sql_engine:
+        run = getattr(sql_engine, call)
+        with pytest.raises((QueryExecutionError, DataSourceReadError)) as caught:
+            list(run("SELECT city FROM t WHERE id > 2990"))
+
+    message = str(caught.value)
+    assert "line 3002" in message
+    assert "expected 3 columns, found 4" in message
+    assert "pod owner must fix" in message
+    for raw in (SECRET_VALUE, "York", "3000,", str(ragged_csv)):
+        assert raw not in message
+    assert SECRET_VALUE in caplog.text  # the owner can still find the line
+
+
+def test_csv_sniffing_error_quotes_no_data(tmp_path: Path) -> None:
+    """A file DuckDB cannot even sniff is refused without quoting a line of it."""
+    path = tmp_path / "broken.csv"
+    path.write_text(f'id,city,secret\n1,"Leeds,{SECRET_VALUE}\n2,b"",c,,,d\n')
+    with (
+        SQLEngine({"t": CSVSource(path, ignore_cols=["secret"])}) as sql_engine,
+        pytest.raises(DataSourceReadError) as caught,
+    ):
+        sql_engine.query("SELECT COUNT(*) AS n FROM t")
+
+    message = str(caught.value)
+    assert 'SQL table "t" cannot be read' in message
+    assert SECRET_VALUE not in message
+    assert "Leeds" not in message
 
 
 # -- frames, joins and other sources ------------------------------------------------------------
@@ -263,7 +322,7 @@ def test_a_load_that_fails_half_way_is_retried_whole() -> None:
     data = pd.DataFrame({"x": range(10)})
     source = CountingSource(data, fail_once=True, batch_rows=3)
     with SQLEngine({"things": source}) as sql_engine:
-        with pytest.raises(DataSourceReadError, match="disk went away"):
+        with pytest.raises(DataSourceReadError, match='SQL table "things" cannot be read'):
             sql_engine.query("SELECT COUNT(*) AS n FROM things")
         result = sql_engine.query("SELECT COUNT(*) AS n, SUM(x) AS s FROM things")
 
@@ -383,9 +442,25 @@ def test_constructor_does_no_io(tmp_path: Path) -> None:
     sql_engine = SQLEngine({"gone": CSVSource(missing)})
 
     assert sql_engine.tables == ["gone"]
-    with pytest.raises(DataSourceNotFoundError, match=r"missing\.csv"):
+    with pytest.raises(DataSourceNotFoundError, match='SQL table "gone" cannot be read'):
         sql_engine.query("SELECT * FROM gone")
     sql_engine.close()
+
+
+def test_source_errors_keep_the_owners_details_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing source names only its table to the caller; its own message goes to the log."""
+    missing = tmp_path / "private" / "missing.csv"
+    with (
+        SQLEngine({"gone": CSVSource(missing)}) as sql_engine,
+        pytest.raises(DataSourceNotFoundError) as caught,
+    ):
+        sql_engine.query("SELECT * FROM gone")
+
+    assert "private" not in str(caught.value)
+    assert "the pod owner must fix the source" in str(caught.value)
+    assert str(missing) in caplog.text
 
 
 def test_tables_are_the_source_names_in_order() -> None:

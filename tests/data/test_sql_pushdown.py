@@ -1,8 +1,9 @@
 """SQL over DatabaseSources runs in the database itself (push-down): SQLite and PostgreSQL.
 
-Each test proves where a query ran with a function whose answer differs by engine:
-``version()`` is translated to SQLite's ``sqlite_version()`` or PostgreSQL's ``version()``
-when pushed down, and is DuckDB's own version (``v2.0.0``) when it runs in DuckDB.
+Each test proves where a query ran with the ``pushed`` fixture, which records every
+statement the engine hands to a database (``DatabaseSource.run_query``): a pushed-down
+query sends exactly one, a query DuckDB answers sends none. Functions that would name the
+server (``version()``, ``current_user``, ...) are refused in push-down.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from podium.core.errors import ForbiddenQueryError, QueryExecutionError
+from podium.core.errors import DataSourceReadError, ForbiddenQueryError, QueryExecutionError
 from podium.data.sources.database_source import DatabaseSource
 from podium.data.sources.frame_source import DataFrameSource
 from podium.data.sql import SQLEngine
@@ -58,6 +59,22 @@ def clinic_db(tmp_path: Path, visits: pd.DataFrame, wards: pd.DataFrame) -> Path
 
 
 @pytest.fixture
+def pushed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement handed to a database by push-down, in order."""
+    sent: list[str] = []
+    run_query = DatabaseSource.run_query
+
+    def recording(
+        self: DatabaseSource, sql: str, *, batch_rows: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        sent.append(sql)
+        return run_query(self, sql, batch_rows=batch_rows)
+
+    monkeypatch.setattr(DatabaseSource, "run_query", recording)
+    return sent
+
+
+@pytest.fixture
 def engine(clinic_db: Path) -> Iterator[SQLEngine]:
     """Both SQLite tables as pod tables, ``nhs_number`` ignored."""
     url = f"sqlite:///{clinic_db}"
@@ -74,11 +91,13 @@ def engine(clinic_db: Path) -> Iterator[SQLEngine]:
 # -- SQLite ---------------------------------------------------------------------------------
 
 
-def test_query_runs_inside_sqlite(engine: SQLEngine) -> None:
-    """A query over one database's tables is answered by that database."""
-    result = engine.query("SELECT version() AS v FROM visits LIMIT 1")
+def test_query_runs_inside_sqlite(engine: SQLEngine, pushed: list[str]) -> None:
+    """A query over one database's tables is answered by that database, in its SQL."""
+    result = engine.query("SELECT COUNT(*) AS n FROM visits")
 
-    assert result["v"].tolist() == [sqlite3.sqlite_version]
+    assert result["n"].tolist() == [40]
+    assert len(pushed) == 1
+    assert pushed[0].startswith("SELECT COUNT(*) AS `n` FROM (SELECT `id`, `ward`, `cost` FROM ")
 
 
 def test_group_by_in_sqlite_matches_pandas(engine: SQLEngine, visits: pd.DataFrame) -> None:
@@ -94,18 +113,18 @@ def test_group_by_in_sqlite_matches_pandas(engine: SQLEngine, visits: pd.DataFra
 
 
 def test_join_of_two_tables_runs_in_sqlite(
-    engine: SQLEngine, visits: pd.DataFrame, wards: pd.DataFrame
+    engine: SQLEngine, pushed: list[str], visits: pd.DataFrame, wards: pd.DataFrame
 ) -> None:
     """Two tables of the same database join inside it."""
     result = engine.query(
-        "SELECT w.floor, COUNT(*) AS n, MAX(version()) AS v FROM visits AS v "
+        "SELECT w.floor, COUNT(*) AS n FROM visits AS v "
         "JOIN wards AS w ON v.ward = w.ward GROUP BY w.floor ORDER BY w.floor"
     )
 
     expected = visits.merge(wards, on="ward").groupby("floor").size()
     assert result["floor"].tolist() == expected.index.tolist()
     assert result["n"].tolist() == expected.tolist()
-    assert set(result["v"]) == {sqlite3.sqlite_version}
+    assert len(pushed) == 1
 
 
 def test_ignored_column_is_hidden_in_the_database(engine: SQLEngine) -> None:
@@ -117,7 +136,9 @@ def test_ignored_column_is_hidden_in_the_database(engine: SQLEngine) -> None:
         engine.query("SELECT nhs_number FROM visits")
 
 
-def test_modifiers_are_applied_in_the_database(clinic_db: Path, visits: pd.DataFrame) -> None:
+def test_modifiers_are_applied_in_the_database(
+    clinic_db: Path, pushed: list[str], visits: pd.DataFrame
+) -> None:
     """A prefix and suffix are added to each value by the database's SQL."""
     source = DatabaseSource(
         f"sqlite:///{clinic_db}",
@@ -125,35 +146,42 @@ def test_modifiers_are_applied_in_the_database(clinic_db: Path, visits: pd.DataF
         modifiers={"ward": {"prefix": "W-", "suffix": "/"}},
     )
     with SQLEngine({"visits": source}) as sql_engine:
-        result = sql_engine.query("SELECT DISTINCT ward, version() AS v FROM visits ORDER BY ward")
+        result = sql_engine.query("SELECT DISTINCT ward FROM visits ORDER BY ward")
     source.close()
 
     assert result["ward"].tolist() == sorted(f"W-{w}/" for w in visits["ward"].unique())
-    assert set(result["v"]) == {sqlite3.sqlite_version}
+    assert len(pushed) == 1
+    assert "'W-' || CAST(`ward` AS TEXT) || '/'" in pushed[0]
 
 
-def test_backticks_and_ctes_are_pushed_down(engine: SQLEngine, visits: pd.DataFrame) -> None:
+def test_backticks_and_ctes_are_pushed_down(
+    engine: SQLEngine, pushed: list[str], visits: pd.DataFrame
+) -> None:
     """Backtick names and CTEs translate to the database's SQL."""
     result = engine.query(
         "WITH dear AS (SELECT * FROM `visits` WHERE cost > 50) "
-        "SELECT COUNT(*) AS n, MAX(version()) AS v FROM dear"
+        "SELECT COUNT(*) AS n, MAX(dear.cost) AS top FROM dear"
     )
 
-    assert result["n"].tolist() == [int((visits["cost"] > 50).sum())]
-    assert result["v"].tolist() == [sqlite3.sqlite_version]
+    dear = visits.loc[visits["cost"] > 50, "cost"]
+    assert result["n"].tolist() == [len(dear)]
+    assert result["top"].tolist() == [dear.max()]
+    assert len(pushed) == 1
 
 
-def test_query_mode_source_is_pushed_down(clinic_db: Path, visits: pd.DataFrame) -> None:
+def test_query_mode_source_is_pushed_down(
+    clinic_db: Path, pushed: list[str], visits: pd.DataFrame
+) -> None:
     """A source defined by a SQL query is wrapped as a subquery in the database."""
-    source = DatabaseSource(
-        f"sqlite:///{clinic_db}", query="SELECT id, cost * 2 AS double_cost FROM visits"
-    )
+    query = "SELECT id, cost * 2 AS double_cost FROM visits"
+    source = DatabaseSource(f"sqlite:///{clinic_db}", query=query)
     with SQLEngine({"doubled": source}) as sql_engine:
-        result = sql_engine.query("SELECT SUM(double_cost) AS s, version() AS v FROM doubled")
+        result = sql_engine.query("SELECT SUM(double_cost) AS s FROM doubled")
     source.close()
 
     np.testing.assert_allclose(result["s"].to_numpy(float), [visits["cost"].sum() * 2])
-    assert result["v"].tolist() == [sqlite3.sqlite_version]
+    assert len(pushed) == 1
+    assert f"({query})" in pushed[0]
 
 
 def test_unknown_function_is_refused_before_the_database(engine: SQLEngine) -> None:
@@ -187,12 +215,15 @@ def test_duckdb_only_sampling_is_reported_not_dropped(
         engine.query(query)
 
 
-def test_iter_query_streams_from_the_database(engine: SQLEngine, visits: pd.DataFrame) -> None:
+def test_iter_query_streams_from_the_database(
+    engine: SQLEngine, pushed: list[str], visits: pd.DataFrame
+) -> None:
     """Push-down results stream in frames of at most batch_rows rows."""
     batches = list(engine.iter_query("SELECT id FROM visits ORDER BY id", batch_rows=7))
 
     assert all(len(batch) <= 7 for batch in batches)
     assert pd.concat(batches)["id"].tolist() == visits["id"].tolist()
+    assert len(pushed) == 1
 
 
 def test_query_arrow_from_the_database(engine: SQLEngine, visits: pd.DataFrame) -> None:
@@ -204,7 +235,9 @@ def test_query_arrow_from_the_database(engine: SQLEngine, visits: pd.DataFrame) 
     assert table.column("n").to_pylist() == expected.tolist()
 
 
-def test_database_mixed_with_a_frame_runs_in_duckdb(clinic_db: Path, visits: pd.DataFrame) -> None:
+def test_database_mixed_with_a_frame_runs_in_duckdb(
+    clinic_db: Path, pushed: list[str], visits: pd.DataFrame
+) -> None:
     """A query that mixes a database table and a frame loads the table into DuckDB."""
     floors = pd.DataFrame({"ward": WARDS, "floor": [7, 8, 9]})
     database = DatabaseSource(f"sqlite:///{clinic_db}", table="visits", ignore_cols=["nhs_number"])
@@ -220,12 +253,13 @@ def test_database_mixed_with_a_frame_runs_in_duckdb(clinic_db: Path, visits: pd.
 
     expected = visits.merge(floors, on="ward").groupby("floor").size()
     assert result["n"].tolist() == expected.tolist()
-    assert result["v"].iloc[0].startswith("v")
+    assert result["v"].iloc[0].startswith("v")  # DuckDB's own version, allowed there
     assert result["v"].iloc[0] != sqlite3.sqlite_version
+    assert pushed == []
 
 
 def test_two_databases_are_joined_in_duckdb(
-    clinic_db: Path, tmp_path: Path, visits: pd.DataFrame, wards: pd.DataFrame
+    clinic_db: Path, tmp_path: Path, pushed: list[str], visits: pd.DataFrame, wards: pd.DataFrame
 ) -> None:
     """Tables of two different databases cannot be pushed down together; DuckDB joins them."""
     other = tmp_path / "wards.db"
@@ -245,6 +279,7 @@ def test_two_databases_are_joined_in_duckdb(
 
     assert result["n"].tolist() == [len(visits.merge(wards, on="ward"))]
     assert result["v"].iloc[0].startswith("v")
+    assert pushed == []
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -274,15 +309,16 @@ def pg_engine(postgres_engine: sa.Engine, pg_visits: str) -> Iterator[SQLEngine]
 
 
 @pytest.mark.integration
-def test_postgres_query_runs_in_postgres(postgres_engine: sa.Engine, pg_engine: SQLEngine) -> None:
-    """PostgreSQL answers: its database name and version string come back."""
+def test_postgres_query_runs_in_postgres(pg_engine: SQLEngine, pushed: list[str]) -> None:
+    """PostgreSQL answers, in its own SQL."""
     result = pg_engine.query(
-        "SELECT current_database() AS db, version() AS v, COUNT(*) AS n FROM visits"
+        "SELECT COUNT(*) AS n, STRING_AGG(DISTINCT WARD, '|') AS w FROM visits"
     )
 
-    assert result["db"].tolist() == [postgres_engine.url.database]
-    assert result["v"].iloc[0].startswith("PostgreSQL")
     assert result["n"].tolist() == [40]
+    assert sorted(result["w"].iloc[0].split("|")) == [f"w:{ward}" for ward in WARDS]
+    assert len(pushed) == 1
+    assert 'STRING_AGG(DISTINCT "WARD", ' in pushed[0]
 
 
 @pytest.mark.integration
@@ -327,3 +363,292 @@ def test_postgres_dangerous_sql_never_reaches_the_database(
         pg_engine.query(query)
 
     assert fragment.lower() in str(caught.value).lower()
+
+
+# -- what the modeller's SQL may not reach ----------------------------------------------------
+
+#: Rows the modeller's CTEs make up, to try to stand in for the owner's tables.
+FAKE_ROWS = "SELECT 999 AS id, 'Fake' AS ward, 0.5 AS cost, 'x' AS nhs_number"
+ALL_FLOORS_ONE = (
+    "SELECT 'Ash' AS ward, 1 AS floor UNION ALL SELECT 'Birch', 1 UNION ALL SELECT 'Cedar', 1"
+)
+
+
+@pytest.fixture
+def renamed_engine(clinic_db: Path) -> Iterator[SQLEngine]:
+    """``patients`` reads table ``visits``; ``first_floor`` is a query filtered by ``wards``."""
+    url = f"sqlite:///{clinic_db}"
+    sources = {
+        "patients": DatabaseSource(url, table="visits", ignore_cols=["nhs_number"]),
+        "first_floor": DatabaseSource(
+            url,
+            query="SELECT id, cost FROM visits WHERE ward IN "
+            "(SELECT ward FROM wards WHERE floor = 1)",
+        ),
+    }
+    with SQLEngine(sources) as sql_engine:
+        yield sql_engine
+    for source in sources.values():
+        source.close()
+
+
+def _first_floor_ids(visits: pd.DataFrame, wards: pd.DataFrame) -> list[int]:
+    first = set(wards.loc[wards["floor"] == 1, "ward"])
+    return sorted(int(i) for i in visits.loc[visits["ward"].isin(first), "id"])
+
+
+def test_cte_cannot_stand_in_for_a_sources_table(
+    renamed_engine: SQLEngine, pushed: list[str], visits: pd.DataFrame
+) -> None:
+    """A CTE named like the database table behind a ``table:`` source does not replace it."""
+    result = renamed_engine.query(
+        f"WITH visits AS ({FAKE_ROWS}) SELECT id FROM patients ORDER BY id"
+    )
+
+    assert result["id"].tolist() == visits["id"].tolist()
+    assert len(pushed) == 1
+
+
+def test_cte_cannot_replace_a_table_inside_the_owners_query(
+    renamed_engine: SQLEngine, pushed: list[str], visits: pd.DataFrame, wards: pd.DataFrame
+) -> None:
+    """A CTE named like a table the owner's ``query:`` filters by cannot widen its rows."""
+    result = renamed_engine.query(
+        f"WITH wards AS ({ALL_FLOORS_ONE}), visits AS ({FAKE_ROWS}) "
+        "SELECT id FROM first_floor ORDER BY id"
+    )
+
+    assert result["id"].tolist() == _first_floor_ids(visits, wards)
+    assert len(result) < len(visits)
+    assert len(pushed) == 1
+
+
+def test_owners_query_keeps_its_own_ctes(
+    clinic_db: Path, pushed: list[str], visits: pd.DataFrame, wards: pd.DataFrame
+) -> None:
+    """The owner's query may define a CTE with the same name as one of the modeller's."""
+    source = DatabaseSource(
+        f"sqlite:///{clinic_db}",
+        query="WITH w AS (SELECT ward FROM wards WHERE floor = 1) "
+        "SELECT id FROM visits WHERE ward IN (SELECT ward FROM w)",
+    )
+    with SQLEngine({"first_floor": source}) as sql_engine:
+        result = sql_engine.query(
+            f"WITH w AS ({ALL_FLOORS_ONE}) SELECT f.id FROM first_floor AS f "
+            "WHERE f.id >= (SELECT COUNT(*) - 3 FROM w) ORDER BY f.id"
+        )
+    source.close()
+
+    assert result["id"].tolist() == _first_floor_ids(visits, wards)
+    assert len(pushed) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("WITH c AS (SELECT id FROM patients) SELECT MAX(c.id) AS x FROM c", 39),
+        ("WITH c AS (SELECT id FROM patients) SELECT MAX(z.id) AS x FROM c AS z", 39),
+        (
+            "WITH c AS (SELECT id FROM patients WHERE id = 1) SELECT (WITH c AS "
+            "(SELECT 7 AS id) SELECT MAX(id) FROM c) + MAX(c.id) AS x FROM c",
+            8,
+        ),
+        (
+            "WITH a AS (SELECT id FROM patients WHERE id < 10), b AS (SELECT id FROM a "
+            "WHERE id > 4) SELECT COUNT(*) AS x FROM b JOIN a USING (id)",
+            5,
+        ),
+        (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4) "
+            "SELECT SUM(i) AS x FROM n JOIN patients ON patients.id = n.i",
+            10,
+        ),
+    ],
+    ids=["qualified", "aliased", "nested-shadow", "chained", "recursive"],
+)
+def test_renamed_ctes_keep_their_meaning(
+    renamed_engine: SQLEngine, pushed: list[str], query: str, expected: int
+) -> None:
+    """Qualified columns, aliases, nested shadowing, chains and recursion survive renaming."""
+    result = renamed_engine.query(query)
+
+    assert result["x"].tolist() == [expected]
+    assert len(pushed) == 1
+    assert "WITH `c` AS" not in pushed[0]
+    assert "podium_cte_" in pushed[0]
+
+
+#: String literals that look like bind parameters or driver placeholders.
+TRICKY_LITERALS = {"u": "c\\:d", "n": ":name", "p": "50%", "pp": "%%", "s": "%s", "t": "a::b"}
+TRICKY_SELECT = ", ".join(f"'{value}' AS {key}" for key, value in TRICKY_LITERALS.items())
+
+
+def test_literals_with_colons_and_percents_are_returned_exactly(
+    engine: SQLEngine, pushed: list[str]
+) -> None:
+    """``\\:``, ``:name``, ``%`` and ``%%`` inside strings reach SQLite unchanged."""
+    result = engine.query(f"SELECT {TRICKY_SELECT} FROM visits LIMIT 1")
+
+    assert result.to_dict("records") == [TRICKY_LITERALS]
+    assert len(pushed) == 1
+
+
+#: Calls that would tell the modeller which server, database, user or session answers.
+SERVER_CALLS = [
+    "version()",
+    "current_user",
+    "session_user",
+    "current_role()",
+    "current_database()",
+    "current_schema()",
+    "current_catalog",
+]
+
+
+@pytest.mark.parametrize("call", SERVER_CALLS)
+def test_server_identity_functions_are_refused(
+    engine: SQLEngine, pushed: list[str], call: str
+) -> None:
+    """Functions naming the server, database or user never run in the database."""
+    with pytest.raises(ForbiddenQueryError) as caught:
+        engine.query(f"SELECT {call} AS v, COUNT(*) AS n FROM visits")
+
+    assert call.removesuffix("()") in str(caught.value).lower()
+    assert pushed == []
+
+
+def test_time_functions_still_run_in_the_database(engine: SQLEngine, pushed: list[str]) -> None:
+    """CURRENT_DATE and CURRENT_TIMESTAMP tell the time, not the server, so they run."""
+    result = engine.query("SELECT CURRENT_DATE AS d, COUNT(*) AS n FROM visits")
+
+    assert result["n"].tolist() == [40]
+    assert pd.Timestamp(result["d"].iloc[0]).year >= 2024
+    assert len(pushed) == 1
+
+
+def test_failing_owner_query_is_reported_without_its_text(
+    clinic_db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The modeller learns which table failed; the owner's SQL and URL stay in the log."""
+    source = DatabaseSource(f"sqlite:///{clinic_db}", query="SELECT * FROM consent_register_2024")
+    with SQLEngine({"cohort": source}) as sql_engine, pytest.raises(DataSourceReadError) as caught:
+        sql_engine.query("SELECT COUNT(*) AS n FROM cohort")
+    source.close()
+
+    message = str(caught.value)
+    assert 'SQL table "cohort" cannot be read' in message
+    assert "consent_register_2024" not in message
+    assert str(clinic_db) not in message
+    assert "consent_register_2024" in caplog.text
+
+
+# -- PostgreSQL: the same guarantees -------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_clinic(
+    postgres_engine: sa.Engine, visits: pd.DataFrame, wards: pd.DataFrame
+) -> Iterator[str]:
+    """A uniquely named PostgreSQL schema holding ``visits`` and ``wards``."""
+    schema = f"podium_cte_{uuid.uuid4().hex[:10]}"
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    visits.to_sql("visits", postgres_engine, schema=schema, index=False)
+    wards.to_sql("wards", postgres_engine, schema=schema, index=False)
+    yield schema
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+@pytest.fixture
+def pg_renamed_engine(postgres_engine: sa.Engine, pg_clinic: str) -> Iterator[SQLEngine]:
+    """``patients`` and ``first_floor`` as in ``renamed_engine``, on PostgreSQL.
+
+    The query source names its tables unqualified, through ``search_path``, so that a CTE
+    of the same name would shadow them if the modeller's CTEs kept their names.
+    """
+    url = postgres_engine.url.update_query_dict({"options": f"-csearch_path={pg_clinic}"})
+    plain = url.render_as_string(hide_password=False)
+    sources = {
+        "patients": DatabaseSource(plain, table="visits", ignore_cols=["nhs_number"]),
+        "first_floor": DatabaseSource(
+            plain,
+            query="SELECT id, cost FROM visits WHERE ward IN "
+            "(SELECT ward FROM wards WHERE floor = 1 AND ward <> 'hidden-filter')",
+        ),
+    }
+    with SQLEngine(sources) as sql_engine:
+        yield sql_engine
+    for source in sources.values():
+        source.close()
+
+
+@pytest.mark.integration
+def test_postgres_cte_cannot_stand_in_for_a_sources_table(
+    pg_renamed_engine: SQLEngine, pushed: list[str], visits: pd.DataFrame
+) -> None:
+    """In PostgreSQL too, a CTE named like the source's table does not replace it."""
+    result = pg_renamed_engine.query(
+        f"WITH visits AS ({FAKE_ROWS}) SELECT id FROM patients ORDER BY id"
+    )
+
+    assert result["id"].tolist() == visits["id"].tolist()
+    assert len(pushed) == 1
+    assert 'FROM visits AS "podium_source"' in pushed[0]  # the name a CTE could shadow
+
+
+@pytest.mark.integration
+def test_postgres_cte_cannot_replace_a_table_inside_the_owners_query(
+    pg_renamed_engine: SQLEngine, pushed: list[str], visits: pd.DataFrame, wards: pd.DataFrame
+) -> None:
+    """In PostgreSQL too, the owner's filter table cannot be swapped by a CTE."""
+    result = pg_renamed_engine.query(
+        f"WITH wards AS ({ALL_FLOORS_ONE}) SELECT id FROM first_floor ORDER BY id"
+    )
+
+    assert result["id"].tolist() == _first_floor_ids(visits, wards)
+    assert len(pushed) == 1
+
+
+@pytest.mark.integration
+def test_postgres_error_hides_the_owners_query(pg_renamed_engine: SQLEngine) -> None:
+    """A database error quotes the driver's message, not the SQL around the owner's query."""
+    with pytest.raises(QueryExecutionError) as caught:
+        pg_renamed_engine.query("SELECT id FROM first_floor WHERE nope = 1")
+
+    message = str(caught.value)
+    assert 'column "nope" does not exist' in message
+    assert "hidden-filter" not in message
+    assert "LINE 1" not in message
+
+
+@pytest.mark.integration
+def test_postgres_literals_with_colons_and_percents_are_returned_exactly(
+    pg_engine: SQLEngine, pushed: list[str]
+) -> None:
+    """``\\:``, ``:name``, ``%`` and ``%%`` inside strings reach PostgreSQL unchanged."""
+    result = pg_engine.query(f"SELECT {TRICKY_SELECT} FROM visits LIMIT 1")
+
+    assert result.to_dict("records") == [TRICKY_LITERALS]
+    assert len(pushed) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("call", [*SERVER_CALLS, "inet_server_addr()", "pg_backend_pid()"])
+def test_postgres_server_identity_functions_are_refused(
+    pg_engine: SQLEngine, pushed: list[str], call: str
+) -> None:
+    """Functions naming the PostgreSQL server, database or user never run there."""
+    with pytest.raises(ForbiddenQueryError) as caught:
+        pg_engine.query(f"SELECT {call} AS v, COUNT(*) AS n FROM visits")
+
+    assert call.removesuffix("()") in str(caught.value).lower()
+    assert pushed == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("word", ["user", "current_role", "current_schema"])
+def test_postgres_bare_keywords_are_column_names(pg_engine: SQLEngine, word: str) -> None:
+    """A bare ``user`` is quoted as a column, so it cannot return the session's user."""
+    with pytest.raises(QueryExecutionError, match=f'column "{word}" does not exist'):
+        pg_engine.query(f"SELECT {word} AS v FROM visits")

@@ -1,29 +1,42 @@
-"""The sqlglot checks every SQL query on a pod's data passes before it runs.
+"""The checks every SQL query on a pod's data passes before it runs.
 
 A query is accepted only if it is exactly one read-only query (``SELECT``, a set operation
 such as ``UNION``, optionally with ``WITH``) whose every table reference names one of the
-pod's tables or a CTE visible at that point, and which contains nothing that writes,
-configures or reaches outside the pod's tables: no statements other than a query anywhere
-in the tree, no table functions (``FROM read_csv(...)``), no file or system functions
-(``getenv``, ``duckdb_settings``, ...). DuckDB's own restrictions (external access off,
-configuration locked) stand behind these checks; see :mod:`podium.data.sql`.
+pod's tables or a CTE visible at that point, which contains no statement other than a
+query anywhere in the tree and no table function in ``FROM`` (``read_csv(...)``), and
+which calls only functions on :data:`ALLOWED_FUNCTIONS`. The checks run on sqlglot's
+syntax tree, and the function and ``FROM`` rules run again on DuckDB's own parse of the
+SQL that will run, so a sqlglot node that DuckDB would run as some other function cannot
+slip through.
+
+These checks are what keeps a source's ignored columns hidden: DuckDB must be allowed to
+read a CSV or Parquet source's files in full to serve its view, so a query that reached
+a file reader, a plan or the catalog could see every column. DuckDB's own restrictions
+(no other files, configuration locked; see :mod:`podium.data.sql`) stand behind them.
 
 The SQL is read in a DuckDB dialect that also accepts Bitfount's backtick identifiers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+import os
+import threading
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from podium.core.errors import ForbiddenQueryError
+from podium.data._sql_functions import ALLOWED_FUNCTIONS, SQLGLOT_SPELLINGS
+from podium.data._text import one_line, quote_identifier
 
 __all__ = [
+    "ALLOWED_FUNCTIONS",
     "PodiumDuckDB",
     "TableReference",
     "ValidatedQuery",
@@ -89,73 +102,9 @@ _FORBIDDEN_NODES: tuple[tuple[type[exp.Expr], str], ...] = (
     (exp.Get, "GET reads files"),
 )
 
-#: Functions refused anywhere in a query: they read files, reveal or change the
-#: configuration, run SQL given as text, or write state (sequences).
-_DENIED_FUNCTIONS = frozenset(
-    {
-        "arrow_scan",
-        "checkpoint",
-        "copy_database",
-        "current_query",
-        "current_setting",
-        "currval",
-        "database_list",
-        "database_size",
-        "dblink",
-        "dblink_exec",
-        "force_checkpoint",
-        "getenv",
-        "glob",
-        "import_database",
-        "json_execute_serialized_sql",
-        "load_extension",
-        "metadata_info",
-        "nextval",
-        "next_value_for",
-        "pandas_scan",
-        "python_map_function",
-        "query",
-        "query_table",
-        "query_to_xml",
-        "seq_scan",
-        "set_config",
-        "setval",
-        "show_databases",
-        "show_tables",
-        "show_tables_expanded",
-        "sniff_csv",
-        "storage_info",
-        "table_info",
-        "table_to_xml",
-        "which_secret",
-    }
-)
 
-#: Function-name prefixes refused anywhere (file readers, catalog and system functions).
-_DENIED_PREFIXES = (
-    "read_",
-    "duckdb_",
-    "pragma_",
-    "parquet_",
-    "iceberg_",
-    "delta_",
-    "sqlite_",
-    "postgres_",
-    "mysql_",
-    "enable_",
-    "disable_",
-    "pg_read",
-    "pg_ls_",
-    "pg_stat_file",
-    "lo_",
-    "st_read",
-    "register_",
-    "deregister_",
-    "destroy_",
-    "create_",
-    "python_",
-    "truncate_",
-)
+#: Where the allowed functions are listed for modellers.
+_FUNCTIONS_DOC = 'the "Functions" section of docs/sql.md'
 
 #: What may stand in a FROM or JOIN: named tables, subqueries, VALUES lists, UNNEST.
 _FROM_ITEMS = (exp.Table, exp.Subquery, exp.Values, exp.Unnest, exp.Lateral)
@@ -184,11 +133,6 @@ class ValidatedQuery:
     tree: exp.Query
     tables: tuple[str, ...]
     sql: str
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a name as a DuckDB (and standard SQL) identifier: ``a"b`` -> ``"a""b"``."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def validate_query(sql: str, tables: Collection[str]) -> ValidatedQuery:
@@ -236,7 +180,9 @@ def _validate(sql: str, allowed: tuple[str, ...]) -> ValidatedQuery:
     _check_from_items(query, allowed)
     references = table_references(query, allowed)
     read: dict[str, None] = {ref.name: None for ref in references if not ref.is_cte}
-    return ValidatedQuery(tree=query, tables=tuple(read), sql=_render(query, allowed))
+    rendered = _render(query, allowed)
+    _check_duckdb_reading(rendered, allowed)
+    return ValidatedQuery(tree=query, tables=tuple(read), sql=rendered)
 
 
 def table_references(query: exp.Expr, tables: Collection[str]) -> list[TableReference]:
@@ -331,15 +277,15 @@ def _check_root(root: exp.Expr, allowed: tuple[str, ...]) -> exp.Query:
 
 def _check_functions(query: exp.Expr, allowed: tuple[str, ...]) -> None:
     for node in query.find_all(exp.Func):
-        for name in _function_names(node):
-            if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_PREFIXES):
-                raise ForbiddenQueryError(
-                    _message(
-                        f"function {name}() in {_fragment(node)}",
-                        "it reads files, reveals or changes the configuration, or runs other SQL",
-                        allowed,
-                    )
-                )
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+            known = name in ALLOWED_FUNCTIONS
+        else:
+            spellings = [spelling.lower() for spelling in node.sql_names()]
+            name = spellings[0] if spellings else type(node).__name__.lower()
+            known = any(s in ALLOWED_FUNCTIONS or s in SQLGLOT_SPELLINGS for s in spellings)
+        if not known:
+            raise ForbiddenQueryError(_refused_function(name, _fragment(node), allowed))
 
 
 def _check_from_items(query: exp.Expr, allowed: tuple[str, ...]) -> None:
@@ -412,13 +358,135 @@ def _unknown_table(node: exp.Table, name: str, allowed: tuple[str, ...], visible
     return _message(f"table {quote_identifier(name)} in {_fragment(node)}", why, allowed)
 
 
+# -- the same checks on DuckDB's own reading of the SQL that will run ----------------------
+
+#: What DuckDB's parser may read in FROM: named tables, subqueries, joins, VALUES, no FROM.
+#: (``UNNEST`` is a table function there, checked on its own.)
+_DUCKDB_FROM_ITEMS = frozenset({"BASE_TABLE", "SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY"})
+
+_parser_lock = threading.Lock()
+_parsers: dict[int, duckdb.DuckDBPyConnection] = {}  # by process id: never shared across fork
+
+
+def _check_duckdb_reading(sql: str, allowed: tuple[str, ...]) -> None:
+    """Check the SQL that will run as DuckDB itself parses it.
+
+    The sqlglot checks judge sqlglot's tree; DuckDB runs the text regenerated from it. This
+    parses that text with DuckDB's own parser (``json_serialize_sql``, which binds and runs
+    nothing) and applies the allow list to every function DuckDB will call, and the FROM
+    rules to every table reference, so that no sqlglot node that renders as a different or
+    extra function gets past. Text DuckDB cannot parse is left to fail when it runs.
+    """
+    statements = _duckdb_statements(sql, allowed)
+    if statements is None:
+        return
+    if len(statements) != 1:
+        why = "DuckDB does not read it as exactly one statement"
+        raise ForbiddenQueryError(_message(_clip(sql), why, allowed))
+    nodes = list(_json_dicts(statements))
+    names = {table.casefold() for table in allowed} | _duckdb_cte_names(nodes)
+    for node in nodes:
+        function = node.get("function_name")
+        if isinstance(function, str) and function.lower() not in ALLOWED_FUNCTIONS:
+            raise ForbiddenQueryError(_refused_function(function, _located(sql, node), allowed))
+        if "sample" in node and "query_location" in node and not _duckdb_from_item_ok(node, names):
+            why = "a query may read only the pod's tables, CTEs, subqueries, VALUES and UNNEST"
+            raise ForbiddenQueryError(_message(f"FROM item {_located(sql, node)}", why, allowed))
+
+
+def _duckdb_cte_names(nodes: list[dict[str, object]]) -> set[str]:
+    """Every CTE name defined anywhere in the statement, case-folded."""
+    names = set()
+    for node in nodes:
+        cte_map = node.get("cte_map")
+        entries = cte_map.get("map") if isinstance(cte_map, dict) else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict):
+                names.add(str(entry.get("key")).casefold())
+    return names
+
+
+def _duckdb_from_item_ok(node: dict[str, object], names: set[str]) -> bool:
+    kind = node.get("type")
+    if kind == "TABLE_FUNCTION":
+        function = node.get("function")
+        return isinstance(function, dict) and str(function.get("function_name")).lower() == "unnest"
+    if kind == "BASE_TABLE":
+        return (
+            not node.get("catalog_name")
+            and not node.get("schema_name")
+            and str(node.get("table_name")).casefold() in names
+        )
+    return kind in _DUCKDB_FROM_ITEMS
+
+
+def _duckdb_statements(sql: str, allowed: tuple[str, ...]) -> list[object] | None:
+    """DuckDB's parse of ``sql``: its statements as JSON, or None if it does not parse."""
+    try:
+        with _parser_cursor() as cursor:
+            rows = cursor.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
+        parsed = json.loads(rows[0][0])
+    except (duckdb.Error, ValueError, IndexError, TypeError) as exc:
+        why = f"Podium could not check it with DuckDB's parser ({_first_line(str(exc))})"
+        raise ForbiddenQueryError(_message(_clip(sql), why, allowed)) from exc
+    if not isinstance(parsed, dict):
+        raise ForbiddenQueryError(_message(_clip(sql), "DuckDB's parser gave no reading", allowed))
+    if parsed.get("error"):
+        if parsed.get("error_type") == "parser":
+            return None  # it cannot run either: running it reports the syntax error
+        why = f"DuckDB does not read it as a query ({parsed.get('error_message')})"
+        raise ForbiddenQueryError(_message(_clip(sql), why, allowed))
+    statements = parsed.get("statements")
+    return statements if isinstance(statements, list) else []
+
+
+def _parser_cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor on a private, empty, locked-down DuckDB used only to parse (one a process)."""
+    with _parser_lock:
+        parser = _parsers.get(os.getpid())
+        if parser is None:
+            parser = duckdb.connect(
+                ":memory:",
+                config={
+                    "enable_external_access": False,
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                    "threads": 1,
+                    "lock_configuration": True,
+                },
+            )
+            _parsers[os.getpid()] = parser
+        return parser.cursor()
+
+
+def _json_dicts(tree: object) -> Iterator[dict[str, object]]:
+    """Every JSON object in ``tree``, in document order, walked without recursion."""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _located(sql: str, node: dict[str, object]) -> str:
+    """The SQL from where DuckDB located ``node``, to quote in a message."""
+    location = node.get("query_location")
+    start = location if isinstance(location, int) and 0 <= location < len(sql) else 0
+    return _clip(sql[start:])
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _function_names(node: exp.Func) -> list[str]:
-    if isinstance(node, exp.Anonymous):
-        return [node.name.lower()]
-    return [name.lower() for name in node.sql_names()]
+def _refused_function(name: str, fragment: str, allowed: tuple[str, ...]) -> str:
+    return _message(
+        f"function {name}() in {fragment}",
+        f"{name}() is not on the list of functions a query may call (see {_FUNCTIONS_DOC})",
+        allowed,
+    )
 
 
 def _render(query: exp.Expr, allowed: tuple[str, ...]) -> str:
@@ -449,10 +517,7 @@ def _fragment(node: exp.Expr) -> str:
 
 
 def _clip(text: str) -> str:
-    flat = " ".join(text.split())
-    if len(flat) > _FRAGMENT_CHARS:
-        flat = flat[: _FRAGMENT_CHARS - 3] + "..."
-    return repr(flat)
+    return repr(one_line(text, _FRAGMENT_CHARS))
 
 
 def _first_line(text: str) -> str:

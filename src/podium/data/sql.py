@@ -9,7 +9,10 @@ Each source is a table named by its datasource name (``SELECT COUNT(*) FROM
   relation (only the kept columns, modifiers applied), the query is translated to the
   database's dialect with sqlglot (every name quoted, so column names must match the
   database's exactly) and runs in the source's read-only transaction; functions sqlglot
-  does not know are refused there, as they would reach the database untranslated;
+  does not know are refused there, as they would reach the database untranslated, and
+  so are functions that name the server, database or user (``version()``, ...); the
+  query's CTEs are renamed so that none can stand in for a table the owner's SQL reads
+  (see :mod:`podium.data._sql_pushdown`);
 * otherwise **in DuckDB**, in memory: CSV and Parquet files are queried in place through
   views (``duckdb_scan``), DataFrames are registered without copying (unless modifiers
   apply), and every other source (Excel, images, DICOM, a database in a mixed query) is
@@ -20,6 +23,11 @@ of the pod's CSV and Parquet sources (``allowed_paths``), external access is off
 extensions never load or install, Python replacement scans are off and the configuration
 is locked, so even a query that slipped past the checks could not read other files,
 attach databases, COPY, install extensions or change a setting.
+
+Errors are written for a caller who may be a modeller: they never quote the raw data
+(DuckDB's CSV errors quote whole lines, ignored columns included, so only the line number
+is kept), and a source that fails names only its table, while its own message -- paths,
+the database URL, the text of a ``query:`` -- goes to the pod's log for the owner.
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -37,30 +44,28 @@ from typing import TYPE_CHECKING, Self, TypeVar, cast
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.dialects.sqlite import SQLite
-from sqlglot.errors import ErrorLevel, SqlglotError
 
 from podium.core.errors import (
     ConfigValidationError,
+    DataSourceError,
     DataSourceReadError,
     ForbiddenQueryError,
+    QueryError,
     QueryExecutionError,
 )
 from podium.data._sql_check import (
-    TableReference,
     ValidatedQuery,
     check_pushdown,
-    quote_identifier,
-    table_references,
     validate_query,
 )
+from podium.data._sql_pushdown import pushdown_sql, refuse_server_functions
+from podium.data._text import one_line, quote_identifier, sql_string_literal
 from podium.data.sources._duckdb_file import (
     arrow_to_frame,
+    csv_error_summary,
+    data_free_error_summary,
     duckdb_error_summary,
     restricted_connection,
-    sql_string_literal,
 )
 from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, FileSource
 from podium.data.sources.frame_source import DataFrameSource
@@ -74,27 +79,7 @@ logger = logging.getLogger("podium.data.sql")
 
 _T = TypeVar("_T")
 _DATABASE_MODULE = "podium.data.sources.database_source"
-_SHOWN_SQL_CHARS = 300
 _BATCH_VIEW = "podium_batch"
-#: Table-reference arguments other than the name and alias that push-down cannot keep.
-_PUSHDOWN_TABLE_ARGS = frozenset({"this", "alias"})
-
-
-class _SQLiteBackticks(SQLite):
-    """SQLite written with backtick identifiers.
-
-    SQLite reads a double-quoted name that matches no column as a string literal, so
-    ``SELECT "ignored_col"`` would quietly return text; a backticked name never does.
-    """
-
-    class Tokenizer(SQLite.Tokenizer):
-        """SQLite's tokenizer with backticks first among the identifier quotes."""
-
-        IDENTIFIERS = ["`", '"']  # noqa: RUF012 -- sqlglot declares this as a class-level list
-
-
-#: sqlglot dialect name -> the dialect push-down writes in, where it is not sqlglot's own.
-_PUSHDOWN_DIALECTS: dict[str, type[Dialect]] = {"sqlite": _SQLiteBackticks}
 
 
 class SQLEngine:
@@ -257,9 +242,10 @@ class SQLEngine:
                 if name not in self._guessed:
                     continue
                 source = self._sources[name]
-                scan = source.duckdb_scan(verified=True)
-                if scan is not None:
-                    self._create_view(conn, name, source, scan, replace=True)
+                with _source_errors(name):
+                    scan = source.duckdb_scan(verified=True)
+                    if scan is not None:
+                        self._create_view(conn, name, source, scan, replace=True)
                 self._guessed.discard(name)
                 changed = True
         return changed
@@ -278,7 +264,7 @@ class SQLEngine:
             _require_one_select(cursor, checked.sql)
             relation = _guard(checked.sql, lambda: cursor.sql(checked.sql))
             if relation is None:  # pragma: no cover -- a SELECT always gives a relation
-                raise QueryExecutionError(f"DuckDB returned no result for {_shown(checked.sql)}.")
+                raise QueryExecutionError(f"DuckDB returned no result for {one_line(checked.sql)}.")
             yield relation
         finally:
             cursor.close()
@@ -299,19 +285,21 @@ class SQLEngine:
         for name, source in self._sources.items():
             # Guessed types first: verifying them costs a pass over the whole file, which
             # only a query that meets a value of another type needs (see _arrow_table).
-            scan = source.duckdb_scan(verified=False)
-            if scan is not None:
-                scans[name] = scan
-                paths.extend(_source_paths(source))
+            with _source_errors(name):
+                scan = source.duckdb_scan(verified=False)
+                if scan is not None:
+                    scans[name] = scan
+                    paths.extend(_source_paths(source))
         conn = restricted_connection(paths, memory_limit=self._memory_limit, threads=self._threads)
         try:
             for name, scan in scans.items():
-                self._create_view(conn, name, self._sources[name], scan)
-            frames = {
-                name: _frame_of(source)
-                for name, source in self._sources.items()
-                if name not in scans and isinstance(source, DataFrameSource)
-            }
+                with _source_errors(name):
+                    self._create_view(conn, name, self._sources[name], scan)
+            frames: dict[str, pd.DataFrame] = {}
+            for name, source in self._sources.items():
+                if name not in scans and isinstance(source, DataFrameSource):
+                    with _source_errors(name):
+                        frames[name] = _frame_of(source)
         except BaseException:
             conn.close()
             raise
@@ -362,7 +350,8 @@ class SQLEngine:
         with self._lock:
             for name in names:
                 if name not in self._ready:
-                    _load_table(conn, name, self._sources[name])
+                    with _source_errors(name):
+                        _load_table(conn, name, self._sources[name])
                     self._ready.add(name)
 
     # -- push-down -------------------------------------------------------------------------
@@ -384,83 +373,22 @@ class SQLEngine:
     ) -> Iterator[pd.DataFrame]:
         dialect = database.sql_dialect
         check_pushdown(checked, dialect)
-        sql = self._pushdown_sql(checked, dialect)
+        refuse_server_functions(checked, dialect)
+        sources = {name: cast("DatabaseSource", self._sources[name]) for name in checked.tables}
+        columns = {name: self._columns_of(name) for name in checked.tables}
+        sql = pushdown_sql(checked, dialect, sources, columns)
         logger.debug("pushing down to %s: %s", database.url_key, sql)
-        return _database_errors(checked.sql, database.run_query(sql, batch_rows=batch_rows))
+        frames = database.run_query(sql, batch_rows=batch_rows)
+        return _database_errors(checked, frames)
 
-    def _pushdown_sql(self, checked: ValidatedQuery, dialect_name: str) -> str:
-        """``checked`` in a dialect, each table replaced by a subquery over its relation."""
-        dialect = _PUSHDOWN_DIALECTS.get(dialect_name) or Dialect.get_or_raise(dialect_name)
-        tree = checked.tree.copy()
-        relations: dict[str, str] = {}
-        for ref in table_references(tree, self._sources):
-            if ref.is_cte:
-                continue
-            # The relation's own SQL is spliced in after translation, in place of a name
-            # that cannot occur in the query, so that sqlglot never rewrites it.
-            placeholder = f"podium_relation_{uuid.uuid4().hex}"
-            relations[placeholder] = cast("DatabaseSource", self._sources[ref.name]).relation_sql()
-            ref.node.replace(self._subquery(ref, placeholder, checked.sql))
-        try:
-            sql = tree.sql(
-                dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE
-            )
-        except SqlglotError as exc:
-            raise QueryExecutionError(
-                f"Query cannot be translated to the {dialect_name} SQL of the database behind "
-                f"its tables: {exc}. Statement: {_shown(checked.sql)}"
-            ) from exc
-        for placeholder, relation in relations.items():
-            quoted = exp.to_identifier(placeholder, quoted=True).sql(dialect=dialect)
-            if sql.count(quoted) != 1:  # pragma: no cover -- a uuid cannot collide
-                raise QueryExecutionError(
-                    f"Query could not be rewritten for push-down: {_shown(checked.sql)}"
-                )
-            sql = sql.replace(quoted, relation)
-        return sql
-
-    def _subquery(self, ref: TableReference, placeholder: str, sql: str) -> exp.Subquery:
-        """``(SELECT <kept columns> FROM <placeholder>) AS <the reference's alias>``."""
-        extra = sorted(k for k, v in ref.node.args.items() if v and k not in _PUSHDOWN_TABLE_ARGS)
-        if extra:
-            raise QueryExecutionError(
-                f"Query cannot be pushed down to the database: {', '.join(extra)} on table "
-                f"{quote_identifier(ref.name)} has no equivalent there. Remove it and filter "
-                f"with WHERE instead. Statement: {_shown(sql)}"
-            )
-        alias = ref.node.args.get("alias") or exp.TableAlias(
-            this=exp.to_identifier(ref.name, quoted=True)
-        )
-        select = exp.select(*self._projection(ref.name)).from_(
-            exp.Table(
-                this=exp.to_identifier(placeholder),
-                alias=exp.TableAlias(this=exp.to_identifier("podium_source")),
-            )
-        )
-        return exp.Subquery(this=select, alias=alias.copy())
-
-    def _projection(self, name: str) -> list[exp.Expr]:
-        source = self._sources[name]
+    def _columns_of(self, name: str) -> list[str]:
+        """The kept columns of table ``name``, read from its source once."""
         with self._lock:
             columns = self._columns.get(name)
             if columns is None:
-                columns = self._columns[name] = source.column_names()
-        projection: list[exp.Expr] = []
-        for column in columns:
-            ident = exp.column(column, quoted=True)
-            modifier = source.modifiers.get(column)
-            if modifier is None:
-                projection.append(ident)
-                continue
-            text = exp.DPipe(
-                this=exp.DPipe(
-                    this=exp.Literal.string(modifier.prefix),
-                    expression=exp.cast(ident, exp.DataType.Type.TEXT),
-                ),
-                expression=exp.Literal.string(modifier.suffix),
-            )
-            projection.append(exp.alias_(text, column, quoted=True))
-        return projection
+                with _source_errors(name):
+                    columns = self._columns[name] = self._sources[name].column_names()
+            return columns
 
 
 # -- DuckDB helpers ----------------------------------------------------------------------------
@@ -536,13 +464,13 @@ def _require_one_select(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
     except duckdb.Error as exc:
         raise ForbiddenQueryError(
             f"Query refused: DuckDB could not parse it: {duckdb_error_summary(exc)}. "
-            f"Statement: {_shown(sql)}"
+            f"Statement: {one_line(sql)}"
         ) from exc
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = ", ".join(str(s.type) for s in statements)
         raise ForbiddenQueryError(
             f"Query refused: DuckDB reads it as {len(statements)} statement(s) ({kinds}), "
-            f"not one SELECT. Statement: {_shown(sql)}"
+            f"not one SELECT. Statement: {one_line(sql)}"
         )
 
 
@@ -552,12 +480,25 @@ def _guard(sql: str, call: Callable[[], _T]) -> _T:
         return call()
     except duckdb.PermissionException as exc:
         raise ForbiddenQueryError(
-            f"Query refused by DuckDB: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+            f"Query refused by DuckDB: {_query_reason(exc, sql)}. Statement: {one_line(sql)}"
         ) from exc
     except duckdb.Error as exc:
         raise QueryExecutionError(
-            f"Query failed: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+            f"Query failed: {_query_reason(exc, sql)}. Statement: {one_line(sql)}"
         ) from exc
+
+
+def _query_reason(exc: BaseException, sql: str) -> str:
+    """DuckDB's reason for a failed query, without the raw data some reasons quote.
+
+    The full reason goes to the pod's log, for the owner, when parts of it were left out.
+    """
+    reason = data_free_error_summary(exc)
+    if csv_error_summary(exc) is not None:
+        logger.warning(
+            "query %s failed reading a source file: %s", one_line(sql), duckdb_error_summary(exc)
+        )
+    return reason
 
 
 def _stream(sql: str, reader: pa.RecordBatchReader, stack: ExitStack) -> Iterator[pd.DataFrame]:
@@ -571,30 +512,75 @@ def _stream(sql: str, reader: pa.RecordBatchReader, stack: ExitStack) -> Iterato
             except (duckdb.Error, OSError) as exc:
                 # DuckDB's errors inside the stream reach Arrow's reader as OSError.
                 raise QueryExecutionError(
-                    f"Query failed: {duckdb_error_summary(exc)}. Statement: {_shown(sql)}"
+                    f"Query failed: {_query_reason(exc, sql)}. Statement: {one_line(sql)}"
                 ) from exc
             yield arrow_to_frame(batch)
 
 
-def _database_errors(sql: str, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """Report a failed push-down with the modeller's statement, not the rewritten one."""
+def _database_errors(
+    checked: ValidatedQuery, frames: Iterator[pd.DataFrame]
+) -> Iterator[pd.DataFrame]:
+    """Report a failed push-down with the modeller's statement, not the rewritten one.
+
+    The rewritten statement holds the owner's SQL (a ``query:`` source's text), so neither
+    it nor the database's excerpt of it (PostgreSQL's ``LINE 1: ...``) is shown.
+    """
+    shown = one_line(checked.sql)
+    with _source_errors(*checked.tables):
+        try:
+            yield from frames
+        except ForbiddenQueryError as exc:
+            raise ForbiddenQueryError(
+                f"Query refused by the database: {_database_reason(exc)}. Statement: {shown}"
+            ) from exc
+        except QueryError as exc:
+            raise QueryExecutionError(
+                f"Query failed in the database: {_database_reason(exc)}. Statement: {shown}"
+            ) from exc
+
+
+def _database_reason(exc: QueryError) -> str:
+    """The driver's own message (its primary line only) behind ``exc``."""
+    orig = getattr(exc.__cause__, "orig", None)
+    if orig is None:
+        return "the statement could not run there"
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    text = str(primary) if primary else str(orig)
+    return one_line(text.strip().splitlines()[0] if text.strip() else type(orig).__name__)
+
+
+@contextmanager
+def _source_errors(*names: str) -> Iterator[None]:
+    """Report a source that fails while a query reads it without the source's own words.
+
+    Sources word their errors for the pod owner (file paths, the database URL, the text
+    of a ``query:``, a raw line of a file). A query's caller may be a modeller: they get
+    the table, and for a CSV file where it failed, while the pod's log keeps the rest.
+    """
     try:
-        yield from frames
-    except QueryExecutionError as exc:
-        orig = getattr(exc.__cause__, "orig", None)
-        reason = " ".join(str(orig).split()) if orig is not None else str(exc)
-        raise QueryExecutionError(
-            f"Query failed in the database: {reason}. Statement: {_shown(sql)}"
-        ) from exc
+        yield
+    except DataSourceError as exc:
+        tables = ", ".join(quote_identifier(name) for name in names)
+        logger.warning("SQL table %s cannot be read: %s", tables, exc)
+        reason = _csv_reason(exc) or (
+            "its data source failed; the pod owner must fix the source or its "
+            "datasource_args (the pod's log has the details)"
+        )
+        raise type(exc)(f"SQL table {tables} cannot be read: {reason}.") from exc
+
+
+def _csv_reason(exc: BaseException) -> str | None:
+    """The data-free CSV parsing reason anywhere in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, duckdb.Error):
+            return csv_error_summary(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     yield first
     yield from rest
-
-
-def _shown(sql: str) -> str:
-    flat = " ".join(sql.split())
-    if len(flat) > _SHOWN_SQL_CHARS:
-        flat = flat[: _SHOWN_SQL_CHARS - 3] + "..."
-    return flat

@@ -217,6 +217,22 @@ def test_query_text_with_colons_and_percent_signs(
     assert source.to_pandas().to_dict("records") == [{"t": "12:30 :x", "p": "a%"}]
 
 
+#: String literals that look like bind parameters or driver placeholders, by column.
+TRICKY_LITERALS = {"u": "c\\:d", "n": ":name", "p": "50%", "pp": "%%", "s": "%s", "t": "a::b"}
+TRICKY_SELECT = ", ".join(f"'{value}' AS {key}" for key, value in TRICKY_LITERALS.items())
+
+
+def test_query_text_is_sent_exactly(open_source: Callable[..., DatabaseSource]) -> None:
+    """``\\:``, ``:name``, ``%`` and ``%%`` in the owner's query reach SQLite unchanged."""
+    source = open_source(query=f"SELECT {TRICKY_SELECT} FROM people WHERE id = 1")
+
+    assert source.to_pandas().to_dict("records") == [TRICKY_LITERALS]
+    sql = f"SELECT {TRICKY_SELECT}, COUNT(*) AS c FROM {source.relation_sql()} q"
+    assert pd.concat(source.run_query(sql)).drop(columns="c").to_dict("records") == [
+        TRICKY_LITERALS
+    ]
+
+
 def test_table_that_needs_quoting(open_source: Callable[..., DatabaseSource]) -> None:
     """A table name with spaces and quotes is read through its quoted relation."""
     source = open_source(table='Odd "Name"')
@@ -497,6 +513,21 @@ def test_postgres_query_mode(postgres_engine: sa.Engine, pg_table: str) -> None:
         assert source.column_names() == ["id", "name"]
         assert source.record_count() == 5
         assert sorted(source.to_pandas()["id"]) == [0, 5, 10, 15, 20]
+
+
+@pytest.mark.integration
+def test_postgres_query_text_is_sent_exactly(postgres_engine: sa.Engine, pg_table: str) -> None:
+    """``\\:``, ``:name``, ``%`` and ``%%`` reach PostgreSQL unchanged, streamed or not."""
+    query = f"SELECT {TRICKY_SELECT}, id FROM {pg_table} WHERE id % 10 = 3 AND name LIKE 'n%'"
+    with DatabaseSource(_plain_url(postgres_engine), query=query, batch_rows=1) as source:
+        frames = list(source.iter_batches())
+        ran = pd.concat(source.run_query(f"SELECT {TRICKY_SELECT} FROM {pg_table} LIMIT 1"))
+
+    assert [len(frame) for frame in frames] == [1, 1, 1]
+    frame = pd.concat(frames, ignore_index=True)
+    assert frame["id"].tolist() == [3, 13, 23]
+    assert frame.drop(columns="id").drop_duplicates().to_dict("records") == [TRICKY_LITERALS]
+    assert ran.to_dict("records") == [TRICKY_LITERALS]
 
 
 @pytest.mark.integration

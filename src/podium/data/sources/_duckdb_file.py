@@ -24,11 +24,14 @@ from podium.core.errors import (
     DataSourceNotFoundError,
     DataSourceReadError,
 )
+from podium.data._text import quote_identifier, sql_string_literal
 from podium.data.sources.base import FileSource
 
 __all__ = [
     "DuckDBFileSource",
     "arrow_to_frame",
+    "csv_error_summary",
+    "data_free_error_summary",
     "duckdb_error_summary",
     "quote_identifier",
     "restricted_connection",
@@ -52,6 +55,19 @@ _ADVICE_MARKERS = (
 #: DuckDB's error class prefix, such as ``Invalid Input Error: ``.
 _ERROR_PREFIX = re.compile(r"^[A-Z][A-Za-z ]* Error: ")
 
+#: Signs of an error met while parsing a CSV file; such messages quote the file's content.
+_CSV_ERROR_MARKERS = (
+    "CSV Error on Line",
+    "Original Line:",
+    "when sniffing file",
+    "Detected row as",
+)
+_CSV_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_CSV_COLUMN_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_CSV_CONVERSION = re.compile(
+    r'Error when converting column "(.*?)"\..* to \'([^\']*)\'$', re.MULTILINE
+)
+
 #: Arrow integer types map to pandas' nullable integers so that a batch with a missing
 #: value has the same dtype as one without; booleans likewise.
 _NULLABLE_DTYPES: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
@@ -65,16 +81,6 @@ _NULLABLE_DTYPES: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
     pa.uint64(): pd.UInt64Dtype(),
     pa.bool_(): pd.BooleanDtype(),
 }
-
-
-def sql_string_literal(text: str) -> str:
-    """Quote ``text`` as a SQL string literal (single quotes, embedded quotes doubled)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_identifier(name: str) -> str:
-    """Quote ``name`` as a SQL identifier (double quotes, embedded quotes doubled)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def restricted_connection(
@@ -117,8 +123,8 @@ def restricted_connection(
     return con
 
 
-def duckdb_error_summary(exc: BaseException) -> str:
-    """DuckDB's message without its advice section, on one line."""
+def duckdb_error_summary(exc: BaseException | str) -> str:
+    """DuckDB's message (an exception or its text) without its advice section, on one line."""
     kept: list[str] = []
     for line in str(exc).splitlines():
         if any(line.startswith(marker) for marker in _ADVICE_MARKERS):
@@ -126,6 +132,42 @@ def duckdb_error_summary(exc: BaseException) -> str:
         if line.strip():
             kept.append(line.strip())
     return _ERROR_PREFIX.sub("", " ".join(kept)).rstrip(".")
+
+
+def csv_error_summary(exc: BaseException) -> str | None:
+    """A CSV parsing error of DuckDB told without the file's content; None for other errors.
+
+    DuckDB's CSV errors quote the file's raw content (the failing line, a detected header
+    row, column names, values -- ignored columns included). What is kept: the line number;
+    for a value that does not convert, its column and the type; otherwise the column
+    counts where they are the problem, with a note that the pod owner must fix the file.
+    """
+    text = str(exc)
+    if not any(marker in text for marker in _CSV_ERROR_MARKERS):
+        return None
+    line = _CSV_ERROR_LINE.search(text)
+    where = f" at line {line.group(1)}" if line else ""
+    conversion = _CSV_CONVERSION.search(text)
+    if conversion is not None:
+        column, target = conversion.groups()
+        return (
+            f"column {quote_identifier(column)} has a value{where} of its data file that "
+            f"cannot be converted to {target}"
+        )
+    count = _CSV_COLUMN_COUNT.search(text)
+    why = f" (expected {count.group(1)} columns, found {count.group(2)})" if count else ""
+    return (
+        f"a data file of this pod cannot be parsed{where}{why}; the pod owner must fix the "
+        f"file or its datasource_args (the pod's log has the details)"
+    )
+
+
+def data_free_error_summary(exc: BaseException) -> str:
+    """DuckDB's message for someone who may not see the raw data behind a pod's tables.
+
+    A CSV parsing error is :func:`csv_error_summary`; any other is :func:`duckdb_error_summary`.
+    """
+    return csv_error_summary(exc) or duckdb_error_summary(exc)
 
 
 def _pandas_dtype(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:

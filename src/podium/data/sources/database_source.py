@@ -36,7 +36,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,6 +60,7 @@ from podium.core.errors import (
     QueryError,
     QueryExecutionError,
 )
+from podium.data._text import one_line
 from podium.data.sources import _database_types as dtypes
 from podium.data.sources.base import DEFAULT_BATCH_ROWS, DataSource, Modifier
 
@@ -80,16 +80,10 @@ _SQLGLOT_DIALECTS = {
 _SET_READ_ONLY_BACKENDS = frozenset({"postgresql", "mysql", "mariadb"})
 #: PostgreSQL's SQLSTATE for "cannot execute ... in a read-only transaction".
 _PG_READ_ONLY_SQLSTATE = "25006"
-#: A ``:name`` that ``sqlalchemy.text`` would take for a bind parameter (same rule as its own).
-_BIND_LIKE = re.compile(r"(?<![:\w\\]):(?=\w)")
 _CONNECT_TIMEOUT_S = 10
 _MAX_LISTED_TABLES = 20
-_MAX_SHOWN_SQL = 300
-
-
-def _one_line(text: str, limit: int = _MAX_SHOWN_SQL) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+#: How much of the owner's query a source's description quotes.
+_DESCRIBED_QUERY_CHARS = 80
 
 
 def _normalise_url(raw: str | URL) -> URL:
@@ -235,7 +229,9 @@ class DatabaseSource(DataSource):
     def run_query(self, sql: str, *, batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """Run one SELECT in a read-only transaction and yield its result in frames.
 
-        An empty result yields one empty frame that still has the result's columns.
+        ``sql`` reaches the driver exactly as written, with no bind parameters: ``:name``,
+        ``\\:``, ``%`` and ``%%`` are SQL text. An empty result yields one empty frame that
+        still has the result's columns.
 
         Raises:
             DataSourceReadError: The database cannot be reached.
@@ -249,7 +245,7 @@ class DatabaseSource(DataSource):
                     if not result.returns_rows:
                         raise ForbiddenQueryError(
                             f"{self.describe()}: the statement returns no rows; only "
-                            f"SELECT queries run here. Statement: {_one_line(sql)}"
+                            f"SELECT queries run here. Statement: {one_line(sql)}"
                         )
                     yield from self._typed_frames(conn, result, sql, size, empty_frame=True)
             except sa.exc.DBAPIError as exc:
@@ -376,7 +372,7 @@ class DatabaseSource(DataSource):
 
     def describe(self) -> str:
         if self.query is not None:
-            target = f"query={_one_line(self.query, 80)!r}"
+            target = f"query={one_line(self.query, _DESCRIBED_QUERY_CHARS)!r}"
         else:
             target = f"table={self.table}"
             if self.db_schema:
@@ -489,7 +485,7 @@ class DatabaseSource(DataSource):
                 raise DataSourceReadError(
                     f"{self.describe()}: datasource_args.query failed: {self._reason(exc)}. "
                     f"Fix the query (run it in a SQL client to check it). "
-                    f"Query: {_one_line(self.query)}"
+                    f"Query: {one_line(self.query)}"
                 ) from exc
             raise self._table_error(exc) from exc
 
@@ -526,11 +522,11 @@ class DatabaseSource(DataSource):
             return ForbiddenQueryError(
                 f"{self.describe()}: the statement tried to write to a read-only "
                 f"connection ({self._reason(exc)}); only SELECT queries run here. "
-                f"Statement: {_one_line(sql)}"
+                f"Statement: {one_line(sql)}"
             )
         return QueryExecutionError(
             f"{self.describe()}: the database rejected the query: {self._reason(exc)}. "
-            f"Statement: {_one_line(sql)}"
+            f"Statement: {one_line(sql)}"
         )
 
     def _reason(self, exc: sa.exc.DBAPIError) -> str:
@@ -542,18 +538,21 @@ class DatabaseSource(DataSource):
         return reason
 
 
-def _text(sql: str) -> sa.TextClause:
-    """``sqlalchemy.text`` that treats every ``:name`` as literal text, not a parameter."""
-    return sa.text(_BIND_LIKE.sub(r"\\:", sql))
-
-
 @contextmanager
 def _execute(
     conn: sa.Connection, sql: str, *, batch_rows: int | None = None
 ) -> Iterator[sa.CursorResult[Any]]:
-    """Run ``sql`` (streamed when ``batch_rows`` is set) and always close its cursor."""
-    options = {"yield_per": batch_rows} if batch_rows else {}
-    result = conn.execute(_text(sql), execution_options=options)
+    """Run ``sql`` exactly as written (streamed when ``batch_rows`` is set); close its cursor.
+
+    The text goes to the driver without parameters (``no_parameters``), so nothing in it is
+    a placeholder: ``:name``, ``\\:``, ``%`` and ``%%`` all reach the database unchanged
+    (``sqlalchemy.text`` would read ``:name`` as a parameter and unescape ``\\:``, and
+    psycopg would read ``%`` as a placeholder if given parameters).
+    """
+    options: dict[str, object] = {"no_parameters": True}
+    if batch_rows:
+        options["yield_per"] = batch_rows
+    result = conn.exec_driver_sql(sql, execution_options=options)
     try:
         yield result
     finally:
