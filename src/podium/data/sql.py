@@ -33,6 +33,7 @@ the database URL, the text of a ``query:`` -- goes to the pod's log for the owne
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -73,13 +74,16 @@ from podium.data.sources.frame_source import DataFrameSource
 if TYPE_CHECKING:
     from podium.data.sources.database_source import DatabaseSource
 
-__all__ = ["SQLEngine", "ValidatedQuery", "validate_query"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "SQLEngine", "ValidatedQuery", "validate_query"]
 
 logger = logging.getLogger("podium.data.sql")
 
 _T = TypeVar("_T")
 _DATABASE_MODULE = "podium.data.sources.database_source"
 _BATCH_VIEW = "podium_batch"
+#: DuckDB's memory cap per engine unless the caller sets one (DuckDB's own default is 80%
+#: of the machine's memory): a query that needs more fails instead of starving the pod.
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 class SQLEngine:
@@ -98,7 +102,7 @@ class SQLEngine:
         self,
         sources: Mapping[str, DataSource],
         *,
-        memory_limit: str | None = None,
+        memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
     ) -> None:
         empty = [name for name in sources if not name.strip()]
@@ -540,13 +544,21 @@ def _database_errors(
 
 
 def _database_reason(exc: QueryError) -> str:
-    """The driver's own message (its primary line only) behind ``exc``."""
+    """The kind of error the database reported, never its message.
+
+    A database's message can quote a value (PostgreSQL: ``invalid input syntax for type
+    integer: "HIV"``), and that value may come from a row the owner's ``query:`` filters
+    out, so the modeller gets the error's class and SQLSTATE; the pod's log keeps the text.
+    """
     orig = getattr(exc.__cause__, "orig", None)
     if orig is None:
         return "the statement could not run there"
     primary = getattr(getattr(orig, "diag", None), "message_primary", None)
-    text = str(primary) if primary else str(orig)
-    return one_line(text.strip().splitlines()[0] if text.strip() else type(orig).__name__)
+    logger.warning("push-down failed in the database: %s", one_line(str(primary or orig)))
+    kind = " ".join(re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", type(orig).__name__)).lower()
+    sqlstate = getattr(orig, "sqlstate", None)
+    code = f" (SQLSTATE {sqlstate})" if sqlstate else ""
+    return f"the database reported {kind or 'an error'}{code}; the pod's log has the details"
 
 
 @contextmanager

@@ -157,7 +157,9 @@ def test_relation_sql_quotes_and_qualifies_tables() -> None:
     qualified = DatabaseSource("postgresql://u@h/db", table="Visits", db_schema="Clinic")
     assert qualified.relation_sql() == '"Clinic"."Visits"'
     query = DatabaseSource("postgresql://u@h/db", query="SELECT 1 AS a;")
-    assert query.relation_sql() == "(SELECT 1 AS a)"
+    assert query.relation_sql() == "(SELECT * FROM (SELECT 1 AS a) AS podium_owner_query OFFSET 0)"
+    mysql = DatabaseSource("mysql://u@h/db", query="SELECT 1 AS a")
+    assert mysql.relation_sql() == "(SELECT 1 AS a)"
 
 
 def test_missing_driver_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

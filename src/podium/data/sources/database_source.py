@@ -76,6 +76,8 @@ _SQLGLOT_DIALECTS = {
     "mariadb": "mysql",
     "mssql": "tsql",
 }
+#: What keeps each backend from pushing outer conditions into an owner's ``query:``.
+_FENCES = {"postgresql": "OFFSET 0", "sqlite": "LIMIT -1 OFFSET 0"}
 #: Backends whose read-only guard is ``SET TRANSACTION READ ONLY`` as the first statement.
 _SET_READ_ONLY_BACKENDS = frozenset({"postgresql", "mysql", "mariadb"})
 #: PostgreSQL's SQLSTATE for "cannot execute ... in a read-only transaction".
@@ -127,6 +129,8 @@ class DatabaseSource(DataSource):
         table: The table or view to read. Exactly one of ``table`` and ``query``.
         query: One SELECT statement whose result is the data.
         db_schema: The schema that holds ``table`` (PostgreSQL ``search_path`` otherwise).
+        statement_timeout_s: PostgreSQL cancels any statement of this source (a read or a
+            pushed-down query) that runs longer; ``None`` for no limit.
         ignore_cols: Columns dropped from everything the source yields.
         modifiers: Per-column ``prefix``/``suffix`` added to every (string) value.
         seed: Seed for anything random done with this source.
@@ -145,6 +149,7 @@ class DatabaseSource(DataSource):
         table: str | None = None,
         query: str | None = None,
         db_schema: str | None = None,
+        statement_timeout_s: float | None = 300.0,
         ignore_cols: Sequence[str] = (),
         modifiers: Mapping[str, Modifier | Mapping[str, str]] | None = None,
         seed: int | None = None,
@@ -157,6 +162,12 @@ class DatabaseSource(DataSource):
         #: The URL with its password hidden; equal keys mean the same database.
         self.url_key: str = self._url.render_as_string(hide_password=True)
         self.table, self.query, self.db_schema = self._check_target(table, query, db_schema)
+        if statement_timeout_s is not None and statement_timeout_s <= 0:
+            raise ConfigValidationError(
+                f"{self.describe()}: datasource_args.statement_timeout_s must be positive "
+                f"(or null for no limit), got {statement_timeout_s}."
+            )
+        self.statement_timeout_s = statement_timeout_s
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
 
@@ -215,10 +226,16 @@ class DatabaseSource(DataSource):
     def relation_sql(self) -> str:
         """The data as a relation in the database's SQL: a quoted table or ``(<query>)``.
 
-        A query comes back parenthesised and without alias; the caller adds one.
+        A query comes back parenthesised and without alias; the caller adds one. On
+        PostgreSQL and SQLite it is fenced (``OFFSET 0``), so that the database cannot move a
+        caller's conditions into the query and evaluate them on rows the query filters out
+        (a "leaky view": an error or a division by zero would then reveal those rows).
         """
         if self.query is not None:
-            return f"({self.query})"
+            fence = _FENCES.get(self._backend())
+            if fence is None:
+                return f"({self.query})"
+            return f"(SELECT * FROM ({self.query}) AS podium_owner_query {fence})"
         assert self.table is not None  # guaranteed by _check_target
         preparer = self._preparer()
         name = preparer.quote(self.table)
@@ -468,6 +485,9 @@ class DatabaseSource(DataSource):
             try:
                 if self._backend() in _SET_READ_ONLY_BACKENDS:
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                if self._backend() == "postgresql" and self.statement_timeout_s is not None:
+                    milliseconds = max(1, round(self.statement_timeout_s * 1000))
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
                 yield conn
             finally:
                 if trans.is_active:
