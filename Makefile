@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo check lint format typecheck test test-unit test-integration bench clean
+.PHONY: setup demo check lint format typecheck test test-unit test-integration test-browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install Podium with its dev tools
+setup: $(STAMP) ## create .venv and install Podium with its dev tools (and chromium for browser tests)
+	@scripts/ensure-chromium.sh
 
 demo: setup ## the main job: validate the census-income pod config and print its schema
 	$(BIN)/podium run-pod examples/census-income.yaml --dry-run
@@ -35,10 +36,13 @@ test: setup
 	$(BIN)/pytest --cov=podium --cov-report=term:skip-covered --cov-fail-under=85
 
 test-unit: setup
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not browser"
 
 test-integration: setup
 	$(BIN)/pytest -m integration
+
+test-browser: setup
+	$(BIN)/pytest -m browser
 
 bench: setup ## every benchmark in quick mode
 	$(BIN)/python -m bench data --quick

@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "data": "bench.data",
+    "heartbeats": "bench.heartbeats",
 }
 
 

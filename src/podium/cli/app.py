@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from podium._version import __version__
+from podium.cli import account_commands, hub_commands, pod_commands, project_commands
 from podium.cli._render import render_schema
 from podium.core.errors import ConfigError, DataSourceNotFoundError, ExitCode, PodiumError
 
@@ -204,6 +205,16 @@ def census_split(
     for pod in written:
         _out.print(f"{pod.name}: {pod.rows:,} rows  {pod.config}")
     _out.print(f"Check one with: podium run-pod {written[0].config} --dry-run")
+
+
+app.add_typer(hub_commands.hub_app, name="hub")
+app.command("login")(account_commands.login)
+app.command("logout")(account_commands.logout)
+app.command("whoami")(account_commands.whoami)
+app.add_typer(account_commands.api_key_app, name="api-key")
+app.add_typer(pod_commands.pods_app, name="pods")
+app.add_typer(pod_commands.access_app, name="access")
+app.add_typer(project_commands.projects_app, name="projects")
 
 
 def _table_name(path: Path) -> str:

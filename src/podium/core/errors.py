@@ -17,6 +17,10 @@ print it as one line. The tree::
     └── QueryError                      exit 4
         ├── ForbiddenQueryError         not one read-only SELECT over the pod's tables
         └── QueryExecutionError         a valid query that failed while running
+
+Errors of the hub's client live beside it, in :mod:`podium.hub.client`:
+``HubClientError`` (exit 5, the hub refused a request) and its leaf
+``HubUnreachableError`` (exit 6, no answer from the hub).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class ExitCode(IntEnum):
     CONFIG = 2
     DATA = 3
     QUERY = 4
+    HUB = 5
+    HUB_UNREACHABLE = 6
     INTERRUPTED = 130
 
 

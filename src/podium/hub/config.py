@@ -1,0 +1,79 @@
+"""The hub's settings: one explicit object, built by the CLI from its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["HubConfig", "LoginPolicy", "PasswordCost"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """How failed password logins are slowed, then locked, per user name.
+
+    After ``throttle_after`` failures in a row, the next attempt must wait
+    ``backoff_base_s * 2 ** (failures - throttle_after)`` seconds (at most
+    ``backoff_max_s``); after ``lock_after`` failures the name is locked for ``lock_for_s``.
+    A successful login resets the count.
+    """
+
+    throttle_after: int = 3
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    lock_after: int = 10
+    lock_for_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCost:
+    """argon2id parameters (RFC 9106's second recommended option by default)."""
+
+    time_cost: int = 3
+    memory_cost_kib: int = 65536
+    parallelism: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """Everything a hub needs to run.
+
+    ``data_dir`` holds the SQLite database (unless ``db_url`` names another), the blob
+    folder and the token-signing key. ``public_url`` is the address users reach the hub at
+    (for device-login links); by default it is taken from each request.
+    """
+
+    data_dir: Path
+    db_url: str | None = None
+    public_url: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    web_session_ttl_s: int = 8 * 3600
+    heartbeat_interval_s: float = 10.0
+    missed_heartbeats_offline: int = 3
+    max_body_bytes: int = 4 * 1024 * 1024
+    device_code_ttl_s: int = 600
+    device_poll_interval_s: int = 5
+    login: LoginPolicy = field(default_factory=LoginPolicy)
+    password_cost: PasswordCost = field(default_factory=PasswordCost)
+    secure_cookies: bool = False
+
+    @property
+    def database_url(self) -> str:
+        """The store's SQLAlchemy URL: ``db_url`` or ``sqlite:///DATA_DIR/hub.db``."""
+        return self.db_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where large payloads are kept."""
+        return self.data_dir / "blobs"
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The hub's Ed25519 private key for signing tokens (mode 0600)."""
+        return self.data_dir / "hub-signing-key.pem"
+
+    @property
+    def offline_after_s(self) -> float:
+        """Seconds without a heartbeat after which a pod shows as offline."""
+        return self.heartbeat_interval_s * self.missed_heartbeats_offline

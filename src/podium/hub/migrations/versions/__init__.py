@@ -1,0 +1,1 @@
+"""The hub's schema revisions, oldest first (``0001_initial``, ...)."""

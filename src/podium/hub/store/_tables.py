@@ -1,0 +1,248 @@
+"""The hub's tables (SQLAlchemy Core), shared by the SQL store and the migration check.
+
+The Alembic revisions under ``podium/hub/migrations`` create these tables explicitly;
+a test compares the migrated schema with this metadata so the two cannot drift.
+
+Times are stored as UTC: :class:`UtcDateTime` converts aware values to UTC on the way in
+(SQLite keeps no offset, and UTC text sorts in time order) and hands back aware UTC
+datetimes on the way out. A pod's ``pod_id`` (``owner/name``) is stored beside its owner
+and name so grants and listings can join and sort on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = [
+    "UtcDateTime",
+    "api_keys",
+    "audit_events",
+    "device_codes",
+    "grants",
+    "login_failures",
+    "metadata",
+    "pods",
+    "project_members",
+    "project_pods",
+    "project_tasks",
+    "projects",
+    "public_keys",
+    "refresh_tokens",
+    "usage_limits",
+    "users",
+]
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only takes aware datetimes and returns aware UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Refuse naive datetimes; store every value in UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the hub stores timezone-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        """Read back as aware UTC (SQLite returns naive values, stored as UTC)."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - every driver parses them
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _when(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, UtcDateTime(), nullable=nullable)
+
+
+#: Audit ids: 64-bit on PostgreSQL; SQLite needs exactly INTEGER for an auto-increment key.
+AUDIT_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "hub_users",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.Column("is_admin", sa.Boolean(), nullable=False),
+    _when("created_at"),
+    sa.Column("disabled", sa.Boolean(), nullable=False),
+)
+
+login_failures = sa.Table(
+    "hub_login_failures",
+    metadata,
+    sa.Column("username", sa.String(), primary_key=True),
+    sa.Column("count", sa.Integer(), nullable=False),
+    _when("last_failed_at"),
+    _when("locked_until", nullable=True),
+)
+
+api_keys = sa.Table(
+    "hub_api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(), primary_key=True),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("secret_hash", sa.String(), nullable=False),
+    _when("created_at"),
+    _when("last_used_at", nullable=True),
+    _when("revoked_at", nullable=True),
+    sa.Index("ix_hub_api_keys_owner", "owner"),
+)
+
+refresh_tokens = sa.Table(
+    "hub_refresh_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(), primary_key=True),
+    sa.Column("owner", sa.String(), nullable=False),
+    _when("expires_at"),
+    _when("created_at"),
+    _when("revoked_at", nullable=True),
+    sa.Index("ix_hub_refresh_tokens_owner", "owner"),
+)
+
+device_codes = sa.Table(
+    "hub_device_codes",
+    metadata,
+    sa.Column("device_code_hash", sa.String(), primary_key=True),
+    sa.Column("user_code", sa.String(), nullable=False),
+    sa.Column("client_id", sa.String(), nullable=False),
+    _when("expires_at"),
+    sa.Column("interval_s", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("user", sa.String(), nullable=True),
+    _when("last_polled_at", nullable=True),
+    _when("created_at"),
+    sa.UniqueConstraint("user_code", name="uq_hub_device_codes_user_code"),
+)
+
+public_keys = sa.Table(
+    "hub_public_keys",
+    metadata,
+    sa.Column("key_id", sa.String(), primary_key=True),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("public_key", sa.String(), nullable=False),
+    _when("created_at"),
+    _when("revoked_at", nullable=True),
+    sa.Index("ix_hub_public_keys_owner", "owner"),
+)
+
+pods = sa.Table(
+    "hub_pods",
+    metadata,
+    sa.Column("pod_id", sa.String(), primary_key=True),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("schema", sa.JSON(), nullable=False),
+    sa.Column("schema_hash", sa.String(), nullable=False),
+    sa.Column("number_of_records", sa.BigInteger(), nullable=True),
+    _when("created_at"),
+    _when("updated_at"),
+    _when("last_heartbeat_at", nullable=True),
+    sa.Column("archived", sa.Boolean(), nullable=False),
+    sa.UniqueConstraint("owner", "name", name="uq_hub_pods_owner_name"),
+)
+
+grants = sa.Table(
+    "hub_grants",
+    metadata,
+    sa.Column("pod_id", sa.String(), primary_key=True),
+    sa.Column("user", sa.String(), primary_key=True),
+    sa.Column("role", sa.String(), primary_key=True),
+    sa.Column("granted_by", sa.String(), nullable=False),
+    _when("created_at"),
+    sa.Index("ix_hub_grants_user", "user"),
+)
+
+usage_limits = sa.Table(
+    "hub_usage_limits",
+    metadata,
+    sa.Column("pod_id", sa.String(), primary_key=True),
+    sa.Column("user", sa.String(), primary_key=True),
+    sa.Column("model", sa.String(), primary_key=True),
+    sa.Column("max_inferences", sa.BigInteger(), nullable=False),
+    sa.Column("set_by", sa.String(), nullable=False),
+    _when("created_at"),
+)
+
+projects = sa.Table(
+    "hub_projects",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    _when("created_at"),
+    sa.Index("ix_hub_projects_owner", "owner"),
+)
+
+project_members = sa.Table(
+    "hub_project_members",
+    metadata,
+    sa.Column(
+        "project",
+        sa.String(),
+        sa.ForeignKey("hub_projects.name", name="fk_hub_project_members_project"),
+        primary_key=True,
+    ),
+    sa.Column("user", sa.String(), primary_key=True),
+    sa.Index("ix_hub_project_members_user", "user"),
+)
+
+project_pods = sa.Table(
+    "hub_project_pods",
+    metadata,
+    sa.Column(
+        "project",
+        sa.String(),
+        sa.ForeignKey("hub_projects.name", name="fk_hub_project_pods_project"),
+        primary_key=True,
+    ),
+    sa.Column("pod_id", sa.String(), primary_key=True),
+)
+
+project_tasks = sa.Table(
+    "hub_project_tasks",
+    metadata,
+    sa.Column(
+        "project",
+        sa.String(),
+        sa.ForeignKey("hub_projects.name", name="fk_hub_project_tasks_project"),
+        primary_key=True,
+    ),
+    sa.Column("task_hash", sa.String(), primary_key=True),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("approved_by", sa.String(), nullable=False),
+    _when("created_at"),
+)
+
+audit_events = sa.Table(
+    "hub_audit_events",
+    metadata,
+    sa.Column("event_id", AUDIT_ID_TYPE, primary_key=True, autoincrement=True),
+    _when("at"),
+    sa.Column("actor", sa.String(), nullable=False),
+    sa.Column("action", sa.String(), nullable=False),
+    sa.Column("pod_id", sa.String(), nullable=True),
+    sa.Column("subject", sa.String(), nullable=True),
+    sa.Column("outcome", sa.String(), nullable=False),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Index("ix_hub_audit_events_pod_id", "pod_id", "event_id"),
+    sa.Index("ix_hub_audit_events_actor", "actor", "event_id"),
+    sqlite_autoincrement=True,
+)
