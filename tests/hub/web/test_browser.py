@@ -195,3 +195,17 @@ def test_a_pod_goes_online_then_offline_and_a_role_is_granted(
 
     grants = live_services.store.list_grants(pod_id="alice/census", user="bob")
     assert [g.role for g in grants] == ["sql"]
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_missing_chromium_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str, outcome: type[BaseException]
+) -> None:
+    """Without chromium the browser test fails under CI=true (saying how to install it)
+    and is skipped otherwise."""
+    monkeypatch.setattr(f"{__name__}.CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match=r"apt-get install -y chromium"):
+        require_chromium()

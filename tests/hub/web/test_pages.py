@@ -1,422 +1,29 @@
-"""The web UI's pages, in-process: sign-in, sessions, anti-forgery tokens, pods, grants,
-projects, the audit log and device-login approval."""
+"""The web UI's pages, in-process: My Pods, a pod's page, grants, projects, the audit
+log, device-login approval and the page shell."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
 
 from podium.data.schema import ColumnSchema, Schema, SemanticType
-from podium.hub.accounts import Principal
-from podium.hub.app import create_app
 from podium.hub.errors import ErrorCode, HubError
-from podium.hub.registry import PodRegistration
-from podium.hub.security import PasswordHasher, TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
 from podium.hub.web.pages_access import AUDIT_PAGE
-from podium.hub.web.session import COOKIE, safe_next
-from tests.hub.conftest import PASSWORD, Clock, make_config
-
-BASE = "http://hub.test"
-ClientFactory = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def app(services: HubServices) -> FastAPI:
-    """The hub app with its web UI."""
-    return create_app(services)
-
-
-@pytest.fixture
-def new_client(app: FastAPI) -> ClientFactory:
-    """Makes fresh clients (one per browser, with its own cookies) bound to the app."""
-
-    @asynccontextmanager
-    async def make() -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            yield http
-
-    return make
-
-
-@pytest.fixture
-def users(services: HubServices) -> None:
-    """alice owns pods, bob and carol are modellers."""
-    for name in ("alice", "bob", "carol"):
-        services.accounts.create_user(name, PASSWORD, is_admin=False, now=services.now())
-
-
-def principal(name: str, *, is_admin: bool = False) -> Principal:
-    return Principal(name, is_admin, "token")
-
-
-def add_pod(
-    services: HubServices,
-    owner: str,
-    name: str,
-    *,
-    description: str = "",
-    schema: dict[str, Any] | None = None,
-    records: int | None = 100,
-) -> None:
-    reg = PodRegistration(
-        display_name=name.title(), description=description, schema=schema, number_of_records=records
-    )
-    services.registry.register_pod(principal(owner), owner, name, reg, services.now())
-
-
-async def sign_in(http: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
-    return await http.post("/login", data={"username": name, "password": password})
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
-    assert found is not None, "no csrf field on the page"
-    return found.group(1)
-
-
-def card_status(page: httpx.Response, pod_id: str) -> str:
-    card = re.search(
-        rf'<article class="card" data-pod="{re.escape(pod_id)}">.*?</article>', page.text, re.S
-    )
-    assert card is not None, f"no card for {pod_id}"
-    status = re.search(r"status-(online|offline)", card.group(0))
-    assert status is not None
-    return status.group(1)
-
-
-@pytest.fixture
-async def alice_web(new_client: ClientFactory, users: None) -> AsyncIterator[httpx.AsyncClient]:
-    """alice, signed in to the web UI."""
-    async with new_client() as http:
-        answer = await sign_in(http, "alice")
-        assert answer.status_code == 303
-        yield http
-
-
-async def alice_csrf(http: httpx.AsyncClient) -> str:
-    return csrf_of(await http.get("/pods"))
-
-
-# -- signing in and out ----------------------------------------------------------------
-
-
-async def test_login_page_shows_the_form(client: httpx.AsyncClient) -> None:
-    """GET /login is an HTML form posting user name and password to /login."""
-    page = await client.get("/login")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert '<form method="post" action="/login"' in page.text
-    assert 'name="password" type="password"' in page.text
-
-
-async def test_login_sets_a_strict_httponly_session_cookie(
-    client: httpx.AsyncClient, users: None
-) -> None:
-    """A right password sets podium_session (HttpOnly, SameSite=Strict, Path=/) and goes
-    to My Pods."""
-    answer = await sign_in(client, "alice")
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/pods"
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}=")
-    lowered = cookie.lower()
-    assert "httponly" in lowered
-    assert "samesite=strict" in lowered
-    assert "path=/" in lowered
-    assert "secure" not in lowered
-    pods = await client.get("/pods")
-    assert pods.status_code == 200
-    assert "alice" in pods.text
-
-
-async def test_login_cookie_is_secure_when_the_hub_says_so(tmp_path: Path, clock: Clock) -> None:
-    """With secure_cookies the session cookie is marked Secure."""
-    config = make_config(tmp_path, secure_cookies=True)
-    services = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=clock,
-    )
-    services.accounts.create_user("alice", PASSWORD, is_admin=False, now=clock())
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="https://hub.test") as http:
-        answer = await sign_in(http, "alice")
-    assert answer.status_code == 303
-    assert "secure" in answer.headers["set-cookie"].lower()
-
-
-async def test_wrong_password_shows_the_form_again_without_a_cookie(
-    client: httpx.AsyncClient, users: None
-) -> None:
-    """A wrong password answers 400 with the reason on the form, and no session."""
-    answer = await sign_in(client, "alice", "wrong password")
-    assert answer.status_code == 400
-    assert "Wrong user name or password." in answer.text
-    assert "set-cookie" not in answer.headers
-    assert 'value="alice"' in answer.text
-    assert (await client.get("/pods")).status_code == 303
-
-
-async def test_missing_fields_are_a_failed_login_not_a_crash(
-    client: httpx.AsyncClient, users: None
-) -> None:
-    """A post without a password is a failed login page."""
-    answer = await client.post("/login", data={"username": "alice"})
-    assert answer.status_code == 400
-    assert "Wrong user name or password." in answer.text
-
-
-async def test_repeated_failures_are_throttled_on_the_form(
-    client: httpx.AsyncClient, users: None
-) -> None:
-    """After the policy's failures, the form says to wait (429), even with the right password."""
-    for _ in range(3):
-        assert (await sign_in(client, "alice", "wrong password")).status_code == 400
-    answer = await sign_in(client, "alice")
-    assert answer.status_code == 429
-    assert "wait before trying again" in answer.text
-
-
-async def test_login_follows_a_local_next_path(client: httpx.AsyncClient, users: None) -> None:
-    """``next`` that is a local path is where the login goes."""
-    answer = await client.post(
-        "/login",
-        data={"username": "alice", "password": PASSWORD, "next": "/audit?before=5"},
-    )
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/audit?before=5"
-
-
-@pytest.mark.parametrize(
-    "target",
-    [
-        "//evil.test/x",
-        "https://evil.test/",
-        "/\\evil.test",
-        "javascript:alert(1)",
-        "evil.test",
-        "/ok\r\nSet-Cookie: x=1",
-        "",
-    ],
+from tests.hub.conftest import PASSWORD, Clock
+from tests.hub.web.conftest import (
+    ClientFactory,
+    add_pod,
+    alice_csrf,
+    card_status,
+    csrf_of,
+    principal,
+    sign_in,
 )
-async def test_login_ignores_a_next_that_leaves_the_hub(
-    client: httpx.AsyncClient, users: None, target: str
-) -> None:
-    """``next`` that is not a local path is ignored: the login goes to My Pods."""
-    answer = await client.post(
-        "/login", data={"username": "alice", "password": PASSWORD, "next": target}
-    )
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/pods"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("/pods/alice/x", "/pods/alice/x"),
-        ("/device?user_code=ABCD-EFGH", "/device?user_code=ABCD-EFGH"),
-        ("//evil.test", None),
-        ("/\\evil.test", None),
-        ("http://evil.test/", None),
-        ("/a\tb", None),
-        (None, None),
-    ],
-)
-def test_safe_next_accepts_only_local_paths(value: str | None, expected: str | None) -> None:
-    """safe_next keeps a path with a single leading slash and nothing else."""
-    assert safe_next(value) == expected
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"Origin": "http://evil.test"},
-        {"Origin": "null"},
-        {"Referer": "http://evil.test/login"},
-        {"Origin": "http://hub.test.evil.test"},
-    ],
-)
-async def test_login_refuses_posts_from_another_site(
-    client: httpx.AsyncClient, users: None, headers: dict[str, str]
-) -> None:
-    """A cross-origin login post (login CSRF) is refused with 403 and sets no cookie."""
-    answer = await client.post(
-        "/login", data={"username": "alice", "password": PASSWORD}, headers=headers
-    )
-    assert answer.status_code == 403
-    assert "set-cookie" not in answer.headers
-    assert "another site" in answer.text
-
-
-async def test_login_accepts_posts_from_its_own_origin(
-    client: httpx.AsyncClient, users: None
-) -> None:
-    """A post whose Origin is the hub itself is accepted."""
-    answer = await client.post(
-        "/login",
-        data={"username": "alice", "password": PASSWORD},
-        headers={"Origin": BASE, "Referer": f"{BASE}/login"},
-    )
-    assert answer.status_code == 303
-
-
-async def test_logout_ends_the_session(alice_web: httpx.AsyncClient) -> None:
-    """POST /logout with the token removes the cookie; pages then ask to sign in."""
-    answer = await alice_web.post("/logout", data={"csrf": await alice_csrf(alice_web)})
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/login"
-    assert f'{COOKIE}=""' in answer.headers["set-cookie"]
-    assert COOKIE not in alice_web.cookies
-    assert (await alice_web.get("/pods")).headers["location"] == "/login"
-
-
-# -- signed out, expired and forged sessions -------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("path", "location"),
-    [
-        ("/pods", "/login"),
-        ("/pods/alice/census", "/login?next=%2Fpods%2Falice%2Fcensus"),
-        ("/projects", "/login?next=%2Fprojects"),
-        ("/projects/study", "/login?next=%2Fprojects%2Fstudy"),
-        ("/audit?before=3", "/login?next=%2Faudit%3Fbefore%3D3"),
-        ("/device", "/login?next=%2Fdevice"),
-    ],
-)
-async def test_signed_out_pages_redirect_to_login(
-    client: httpx.AsyncClient, path: str, location: str
-) -> None:
-    """Every page needs a session: signed out, it redirects to /login?next=<the page>."""
-    answer = await client.get(path)
-    assert answer.status_code == 303
-    assert answer.headers["location"] == location
-
-
-async def test_root_goes_to_my_pods(client: httpx.AsyncClient) -> None:
-    """GET / redirects to /pods."""
-    answer = await client.get("/")
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/pods"
-
-
-@pytest.mark.parametrize("path", ["/logout", "/pods/alice/census/grants", "/projects", "/device"])
-async def test_signed_out_posts_redirect_to_login(client: httpx.AsyncClient, path: str) -> None:
-    """A form post without a session changes nothing and asks to sign in."""
-    answer = await client.post(path, data={"csrf": "0" * 64, "user": "bob", "role": "sql"})
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/login"
-
-
-async def test_expired_session_asks_to_sign_in_again(
-    alice_web: httpx.AsyncClient, services: HubServices, clock: Clock
-) -> None:
-    """After web_session_ttl_s the cookie no longer works, and is cleared."""
-    assert (await alice_web.get("/pods")).status_code == 200
-    clock.advance(services.config.web_session_ttl_s + 1)
-    answer = await alice_web.get("/pods")
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "/login"
-    assert COOKIE not in alice_web.cookies
-
-
-async def test_forged_session_cookie_is_refused(
-    client: httpx.AsyncClient, services: HubServices, users: None
-) -> None:
-    """A session token signed by another key does not sign anyone in."""
-    other = TokenSigner(Ed25519PrivateKey.generate())
-    forged, _ = other.issue("alice", is_admin=True, token_type="web", now=services.now(), ttl_s=60)
-    client.cookies.set(COOKIE, forged)
-    assert (await client.get("/pods")).status_code == 303
-
-
-async def test_an_api_access_token_is_not_a_session(
-    client: httpx.AsyncClient, services: HubServices, users: None
-) -> None:
-    """An API access token put in the cookie does not sign in (wrong token type)."""
-    pair = services.accounts.login("alice", PASSWORD, services.now())
-    client.cookies.set(COOKIE, pair.access_token)
-    assert (await client.get("/pods")).status_code == 303
-
-
-# -- anti-forgery tokens ---------------------------------------------------------------
-
-FORMS: list[tuple[str, dict[str, str]]] = [
-    ("/logout", {}),
-    ("/pods/alice/census/grants", {"user": "bob", "role": "sql"}),
-    ("/pods/alice/census/revoke", {"user": "bob", "role": "viewer"}),
-    ("/projects", {"name": "study"}),
-    ("/projects/existing/members", {"user": "bob"}),
-    ("/projects/existing/pods", {"pod": "alice/census"}),
-    ("/device", {"user_code": "BCDF-GHJK", "decision": "approve"}),
-]
-
-
-@pytest.mark.parametrize(("path", "fields"), FORMS)
-@pytest.mark.parametrize("token", [None, "", "deadbeef", "0" * 64])
-async def test_every_form_needs_the_sessions_csrf_token(
-    alice_web: httpx.AsyncClient,
-    services: HubServices,
-    path: str,
-    fields: dict[str, str],
-    token: str | None,
-) -> None:
-    """A form post with a missing or wrong csrf field is refused with 403 and changes
-    nothing."""
-    add_pod(services, "alice", "census")
-    services.access.grant(principal("alice"), "alice/census", "bob", "viewer", services.now())
-    services.access.create_project(principal("alice"), "existing", "", "", services.now())
-    audit_before = len(services.store.list_audit(limit=1000))
-    data = dict(fields) if token is None else {**fields, "csrf": token}
-    answer = await alice_web.post(path, data=data)
-    assert answer.status_code == 403
-    assert answer.headers["content-type"].startswith("text/html")
-    assert len(services.store.list_audit(limit=1000)) == audit_before
-    assert (await alice_web.get("/pods")).status_code == 200  # still signed in
-
-
-async def test_a_csrf_token_of_another_session_is_refused(
-    alice_web: httpx.AsyncClient, new_client: ClientFactory, services: HubServices
-) -> None:
-    """Tokens are bound to a session: bob's token does not work in alice's session."""
-    add_pod(services, "alice", "census")
-    async with new_client() as bob_web:
-        await sign_in(bob_web, "bob")
-        bob_token = csrf_of(await bob_web.get("/pods"))
-    answer = await alice_web.post(
-        "/pods/alice/census/grants", data={"csrf": bob_token, "user": "bob", "role": "sql"}
-    )
-    assert answer.status_code == 403
-    assert services.store.list_grants(pod_id="alice/census") == []
-
-
-async def test_form_posts_from_another_site_are_refused_even_with_a_token(
-    alice_web: httpx.AsyncClient, services: HubServices
-) -> None:
-    """A signed-in form post whose Origin is another site is refused."""
-    add_pod(services, "alice", "census")
-    answer = await alice_web.post(
-        "/pods/alice/census/grants",
-        data={"csrf": await alice_csrf(alice_web), "user": "bob", "role": "sql"},
-        headers={"Origin": "http://evil.test"},
-    )
-    assert answer.status_code == 403
-    assert services.store.list_grants(pod_id="alice/census") == []
-
 
 # -- My Pods and a pod's page ----------------------------------------------------------
 
@@ -859,3 +466,31 @@ async def test_the_stylesheet_is_served(client: httpx.AsyncClient) -> None:
     assert answer.headers["content-type"].startswith("text/css")
     assert ".status-online" in answer.text
     assert ".status-offline" in answer.text
+
+
+async def test_an_unexpected_error_is_a_plain_500_page(
+    alice_web: httpx.AsyncClient, services: HubServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug behind a page answers the internal-error page, with no traceback or detail."""
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(services.registry, "list_pods", broken)
+    page = await alice_web.get("/pods")
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Internal error" in page.text
+    assert "secret internal detail" not in page.text
+    assert "Traceback" not in page.text
+
+
+async def test_an_unparsable_form_body_is_a_400_page(alice_web: httpx.AsyncClient) -> None:
+    """A form post whose body cannot be parsed answers an HTML 400, not a crash."""
+    answer = await alice_web.post(
+        "/projects",
+        content=b"x",
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")

@@ -2,9 +2,10 @@
 
 - :class:`LoginRequiredError` becomes a redirect to the login page;
 - :class:`HubError` becomes an error page with the catalogue's status and public text;
-- a malformed request (a bad path or form field) becomes a 400 page.
+- a malformed request (a bad path, form field or body) becomes a 4xx page.
 
-Anything else falls through to the app's handler, which logs it and answers 500.
+- anything else is logged with its traceback and answered with the internal-error page
+  (the page is the boundary: nothing internal reaches the browser).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from podium.hub.errors import CATALOGUE, ErrorCode, HubError
 from podium.hub.web.render import render
@@ -32,6 +34,14 @@ __all__ = ["WebRoute", "error_page"]
 
 _log = logging.getLogger("podium.hub.web")
 
+#: FastAPI's own refusals (a body it cannot parse, say), by status.
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.BODY_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_FAILED,
+}
 #: Codes that mean "your session is not good": sign in again.
 _SIGN_IN_AGAIN = {ErrorCode.UNAUTHENTICATED, ErrorCode.INVALID_TOKEN, ErrorCode.TOKEN_EXPIRED}
 
@@ -59,6 +69,19 @@ def _to_login(request: Request, next_path: str | None) -> Response:
     return response
 
 
+def _refused(request: Request, exc: HubError) -> Response:
+    if exc.code in _SIGN_IN_AGAIN:
+        return _to_login(request, None)
+    _log.info("web %s %s: %s", request.method, request.url.path, exc.code)
+    return error_page(request, exc)
+
+
+def _malformed(exc: RequestValidationError | HTTPException) -> ErrorCode:
+    if isinstance(exc, HTTPException):
+        return _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    return ErrorCode.BAD_REQUEST
+
+
 class WebRoute(APIRoute):
     """An APIRoute whose errors are answered as pages."""
 
@@ -71,11 +94,11 @@ class WebRoute(APIRoute):
             except LoginRequiredError as exc:
                 return _to_login(request, exc.next_path)
             except HubError as exc:
-                if exc.code in _SIGN_IN_AGAIN:
-                    return _to_login(request, None)
-                _log.info("web %s %s: %s", request.method, request.url.path, exc.code)
-                return error_page(request, exc)
-            except RequestValidationError:
-                return error_page(request, HubError(ErrorCode.BAD_REQUEST))
+                return _refused(request, exc)
+            except (RequestValidationError, HTTPException) as exc:
+                return error_page(request, HubError(_malformed(exc)))
+            except Exception:  # noqa: BLE001 - the page boundary: logged, then a plain page
+                _log.exception("unhandled error on web %s %s", request.method, request.url.path)
+                return error_page(request, HubError(ErrorCode.INTERNAL_ERROR))
 
         return handle
