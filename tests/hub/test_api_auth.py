@@ -82,8 +82,7 @@ async def test_impossible_user_name_same_answer(
 async def test_throttling_then_lockout(
     client: httpx.AsyncClient, alice: Account, clock: Clock
 ) -> None:
-    """After 3 failures logins must wait (doubling), after 6 the name is locked for 600 s,
-    even for the right password; Retry-After says how long."""
+    """3 failures throttle (doubling waits), 6 lock for 600 s; Retry-After says how long."""
     for _ in range(3):
         assert (await _login(client, "alice", "wrong password")).status_code == 400
     throttled = await _login(client, "alice", PASSWORD)
@@ -254,8 +253,7 @@ async def test_device_authorization_answer(client: httpx.AsyncClient) -> None:
 async def test_device_flow_approved(
     services: HubServices, client: httpx.AsyncClient, alice: Account, clock: Clock
 ) -> None:
-    """Pending, slow_down when polling too fast, then tokens once approved; the device
-    code works once."""
+    """Pending, slow_down when too fast, tokens once approved, then the code is used up."""
     started = await _start_device(client)
     pending = await _poll(client, started["device_code"])
     assert pending.status_code == 400
@@ -334,3 +332,16 @@ async def test_device_client_id_validated(client: httpx.AsyncClient) -> None:
     """The device authorization request needs a client id without NUL characters."""
     assert (await client.post(DEVICE, data={})).status_code == 422
     assert (await client.post(DEVICE, data={"client_id": "cli\x00"})).status_code == 422
+
+
+async def test_refresh_for_disabled_user(
+    services: HubServices, client: httpx.AsyncClient, alice: Account
+) -> None:
+    """A disabled account's refresh token is an invalid grant (not a missing user)."""
+    tokens = (await _login(client, "alice", PASSWORD)).json()
+    user = services.store.get_user("alice")
+    assert user is not None
+    services.store.update_user(replace(user, disabled=True))
+    answer = await _refresh(client, tokens["refresh_token"])
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_grant"

@@ -146,8 +146,7 @@ def test_decode_refuses_lax_base64() -> None:
 
 
 async def test_rotation(client: httpx.AsyncClient, alice: Account, clock: Clock) -> None:
-    """A new key is listed first; the old one stays retrievable by id until revoked, and
-    then is listed only with ``include_revoked``."""
+    """New key first; the old one stays by id, and once revoked lists only with the flag."""
     old = (await register(client, alice, "alice", "signing", signing_key())).json()
     clock.advance(60)
     new = (await register(client, alice, "alice", "signing", signing_key())).json()

@@ -181,8 +181,7 @@ async def test_heartbeat_for_missing_pod(client: httpx.AsyncClient, alice: Accou
 
 
 async def test_archive(client: httpx.AsyncClient, alice: Account, bob: Account) -> None:
-    """Archiving hides a pod from lists and refuses its heartbeats; registering it again
-    brings it back."""
+    """Archiving hides a pod and refuses heartbeats; registering it again brings it back."""
     await put_pod(client, alice, "alice/census")
     await grant(client, alice, "alice/census", "bob", "viewer")
     assert (

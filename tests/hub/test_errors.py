@@ -16,8 +16,7 @@ SECRET_TEXT = "database password is hunter2 at 10.0.0.7"
 
 
 def test_every_code_has_a_catalogue_entry() -> None:
-    """Each error code maps to an HTTP error status and a public title, and nothing else is
-    in the catalogue."""
+    """Each error code, and only those, maps to an HTTP error status and a public title."""
     assert set(CATALOGUE) == set(ErrorCode)
     for code, entry in CATALOGUE.items():
         assert 400 <= entry.status <= 599, code
@@ -88,8 +87,7 @@ async def quiet_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def test_unexpected_exception_is_internal_error(
     app: FastAPI, quiet_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A handler that fails unexpectedly answers 500 ``internal-error``; the exception's text
-    goes to the log, never to the caller."""
+    """An unexpected failure answers 500 ``internal-error``; its text goes only to the log."""
 
     def boom() -> None:
         raise RuntimeError(SECRET_TEXT)

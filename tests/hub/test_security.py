@@ -313,7 +313,7 @@ def test_sha256_hex() -> None:
 def test_user_code_alphabet() -> None:
     """User codes are ``XXXX-XXXX`` from consonants without look-alikes (RFC 8628 6.1)."""
     codes = [new_user_code() for _ in range(500)]
-    seen = set()
+    seen: set[str] = set()
     for code in codes:
         assert len(code) == 9
         assert code[4] == "-"

@@ -3,7 +3,8 @@
 A modeller may run a task on a pod when the pod's access manager answers ACCEPT, and the
 pod's own local policy agrees. The hub answers ACCEPT when one of these holds:
 
-1. the modeller owns the pod (or is a hub admin);
+1. the modeller owns the pod (being a hub admin is not enough: running tasks on someone
+   else's data takes a grant, which the audit log records);
 2. the modeller holds, on that pod, every role the protocol and its algorithms need
    (``admin`` on a pod counts as every role);
 3. the request names a project the modeller belongs to, the pod is in that project, and
@@ -436,7 +437,7 @@ class AccessManager:
             return _refuse(Refusal.UNKNOWN_ALGORITHM, f"unknown algorithm {bad_algorithms[0]!r}")
         limits = self.store.list_usage_limits(pod.pod_id, user=modeller.name)
         required = sorted(needed)
-        if modeller.is_admin or modeller.name == pod.owner:
+        if modeller.name == pod.owner:
             return Decision(True, roles_required=required, limits=limits, via="owner")
         if request.project is not None:
             return self._decide_in_project(request, pod, required, limits)

@@ -241,7 +241,15 @@ class AccountService:
             self.store.revoke_refresh_tokens_of(stored.owner, now)
             _log.warning("refresh token reuse for %s: revoked all its sessions", stored.owner)
             raise HubError(ErrorCode.INVALID_GRANT, "the refresh token was already used")
-        return self.issue_tokens(self.require_user(stored.owner), now)
+        return self.issue_tokens(self._grant_user(stored.owner), now)
+
+    def _grant_user(self, name: str) -> User:
+        """The live user a grant was made for; on the token endpoint a disabled or removed
+        account is an invalid grant (OAuth's answer), not a missing resource."""
+        user = self.store.get_user(name)
+        if user is None or user.disabled:
+            raise HubError(ErrorCode.INVALID_GRANT, "the account is not active")
+        return user
 
     def revoke_refresh(self, refresh_token: str, now: datetime) -> None:
         """Log out: the refresh token stops working (unknown tokens are ignored)."""
@@ -385,4 +393,4 @@ class AccountService:
             code_hash, DeviceCodeStatus.APPROVED, DeviceCodeStatus.USED
         ):
             raise HubError(ErrorCode.INVALID_GRANT, "the device code was already used")
-        return self.issue_tokens(self.require_user(code.user), now)
+        return self.issue_tokens(self._grant_user(code.user), now)
