@@ -49,8 +49,6 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
         yield exits
 
 
-
-
 async def _logged_in(
     services: HubServices,
     transport: httpx.AsyncBaseTransport,
@@ -61,9 +59,7 @@ async def _logged_in(
     on_tokens: Callable[[TokenOut], object] | None = None,
 ) -> HubClient:
     services.accounts.create_user(name, PASSWORD, is_admin=is_admin, now=services.now())
-    hub = await stack.enter_async_context(
-        HubClient(BASE, transport=transport, on_tokens=on_tokens)
-    )
+    hub = await stack.enter_async_context(HubClient(BASE, transport=transport, on_tokens=on_tokens))
     await hub.login_password(name, PASSWORD)
     return hub
 
@@ -418,9 +414,7 @@ async def test_public_key_registry(alice: HubClient, census: str) -> None:
     sealing = await alice.register_key(census, "encryption", _raw_key(X25519PrivateKey.generate()))
     assert signing.algorithm == "Ed25519"
     assert sealing.algorithm == "X25519"
-    assert [k.key_id for k in await alice.list_keys("alice", purpose="signing")] == [
-        signing.key_id
-    ]
+    assert [k.key_id for k in await alice.list_keys("alice", purpose="signing")] == [signing.key_id]
     assert (await alice.get_key(sealing.key_id)).owner == census
     revoked = await alice.revoke_key(signing.key_id)
     assert revoked.revoked_at is not None

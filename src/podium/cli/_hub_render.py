@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from podium.hub.schemas import (
         ApiKeyOut,
         GrantOut,
@@ -40,12 +41,16 @@ __all__ = [
 
 _MAX_SHOWN_VALUES = 6
 _STATUS_STYLE = {"online": "green", "offline": "red", "archived": "dim"}
+#: Identifiers that a user copies: never broken across lines.
+_NO_WRAP = frozenset({"id", "pod", "task hash"})
 
 
 def print_json(
     console: Console, value: BaseModel | Sequence[BaseModel] | Mapping[str, Any]
 ) -> None:
     """One JSON document on ``console``: a model, a list of models, or a mapping."""
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         data: object = value.model_dump(mode="json", by_alias=True)
     elif isinstance(value, Mapping):
@@ -62,7 +67,7 @@ def _when(value: datetime | None) -> Text:
 def _table(title: str | None, columns: Iterable[str]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in _NO_WRAP)
     return table
 
 

@@ -21,18 +21,13 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from podium.cli.credentials import (
-    CREDENTIALS_FILE,
-    CredentialsFile,
-    HubLogin,
-    resolve_hub,
-)
 from podium.core.errors import ConfigError
 from podium.core.settings import env_api_key, env_hub, podium_home
 
 if TYPE_CHECKING:
     import httpx
 
+    from podium.cli.credentials import CredentialsFile, HubLogin
     from podium.hub.client import HubClient
     from podium.hub.schemas import TokenOut
 
@@ -92,11 +87,15 @@ class HubTarget:
 
 def credentials_file() -> CredentialsFile:
     """The credentials file under ``$PODIUM_HOME``."""
+    from podium.cli.credentials import CREDENTIALS_FILE, CredentialsFile
+
     return CredentialsFile(podium_home(os.environ) / CREDENTIALS_FILE)
 
 
 def hub_target(hub_option: str | None) -> HubTarget:
     """Resolve the hub and its credential from the options and the environment."""
+    from podium.cli.credentials import resolve_hub
+
     file = credentials_file()
     saved = file.load()
     url = resolve_hub(hub_option, env_hub(os.environ), saved)
@@ -105,6 +104,8 @@ def hub_target(hub_option: str | None) -> HubTarget:
 
 def login_of(tokens: TokenOut) -> HubLogin:
     """A saved login from a token answer."""
+    from podium.cli.credentials import HubLogin
+
     return HubLogin(
         username=tokens.username,
         access_token=tokens.access_token,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from podium.cli._hub_session import read_password
-from podium.cli.credentials import normalize_hub_url
 from podium.core.settings import podium_home
 
 if TYPE_CHECKING:
@@ -54,6 +53,7 @@ def _config(
     public_url: str | None = None,
     heartbeat_interval: float | None = None,
 ) -> HubConfig:
+    from podium.cli.credentials import normalize_hub_url
     from podium.hub.config import HubConfig
 
     folder = data_dir if data_dir is not None else podium_home(os.environ) / "hub"

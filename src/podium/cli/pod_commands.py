@@ -27,6 +27,7 @@ RoleOpt = Annotated[
     str,
     typer.Option(
         "--role",
+        metavar="ROLE",
         help="A role (viewer, sql, private-sql, statistics, psi, train, evaluate, infer, "
         "admin) or a preset; see `podium access roles`.",
     ),

@@ -20,7 +20,9 @@ print it as one line. The tree::
 
 Errors of the hub's client live beside it, in :mod:`podium.hub.client`:
 ``HubClientError`` (exit 5, the hub refused a request) and its leaf
-``HubUnreachableError`` (exit 6, no answer from the hub).
+``HubUnreachableError`` (exit 6, no answer from the hub). The hub's own errors live in
+:mod:`podium.hub`: ``HubError`` (exit 5; answered to API callers as problem documents) and
+``StoreError`` (exit 2, the hub's database cannot be opened or used).
 """
 
 from __future__ import annotations

@@ -189,6 +189,6 @@ def create_app(services: HubServices, *, web: bool = True) -> FastAPI:
     if web:
         from podium.hub.web import build_web  # noqa: PLC0415 - Jinja2 only when serving pages
 
-        build_web(app)
+        build_web(app, pods_refresh_s=services.config.web_refresh_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=services.config.max_body_bytes)
     return app

@@ -275,7 +275,7 @@ class HubClient:
     async def _refreshed(self, expired: str) -> bool:
         """Refresh once after ``expired`` was refused; whether a retry may succeed."""
         async with self._refresh_lock:
-            if False:
+            if self._token != expired:
                 return True  # another request refreshed meanwhile
             if not self._refresh_token:
                 return False

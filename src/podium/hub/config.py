@@ -41,6 +41,8 @@ class HubConfig:
     ``data_dir`` holds the SQLite database (unless ``db_url`` names another), the blob
     folder and the token-signing key. ``public_url`` is the address users reach the hub at
     (for device-login links); by default it is taken from each request.
+    ``secure_cookies`` marks the web session cookie Secure (set it behind TLS);
+    ``web_refresh_s`` is how often the web UI's My Pods page reloads itself.
     """
 
     data_dir: Path
@@ -57,6 +59,7 @@ class HubConfig:
     login: LoginPolicy = field(default_factory=LoginPolicy)
     password_cost: PasswordCost = field(default_factory=PasswordCost)
     secure_cookies: bool = False
+    web_refresh_s: int = 5
 
     @property
     def database_url(self) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from podium.core.errors import PodiumError
+from podium.core.errors import ExitCode, PodiumError
 
 __all__ = ["CATALOGUE", "CatalogueEntry", "ErrorCode", "HubError", "problem"]
 
@@ -139,6 +139,8 @@ class HubError(PodiumError):
     field, which role is missing), never internal state. ``headers`` go on the response
     (``Retry-After``, ``WWW-Authenticate``).
     """
+
+    exit_code = ExitCode.HUB
 
     def __init__(
         self,

@@ -93,7 +93,8 @@ def open_services(config: HubConfig) -> Iterator[HubServices]:
     try:
         services = HubServices.open(config)
     except sa.exc.OperationalError as exc:
-        raise ConfigError(f"cannot open the hub's database {shown}: {exc.orig}") from exc
+        reason = " ".join(str(exc.orig).split())  # psycopg's messages span lines
+        raise ConfigError(f"cannot open the hub's database {shown}: {reason}") from exc
     except (StoreError, sa.exc.ArgumentError) as exc:
         raise ConfigError(f"cannot use the hub's database {shown}: {exc}") from exc
     except OSError as exc:

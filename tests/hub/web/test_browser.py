@@ -45,7 +45,7 @@ def require_chromium() -> None:
 @pytest.fixture
 def live_services(tmp_path: Path) -> HubServices:
     """Hub services on the real clock with fast heartbeats; alice and bob have accounts."""
-    config = make_config(tmp_path, heartbeat_interval_s=HEARTBEAT_S)
+    config = make_config(tmp_path, heartbeat_interval_s=HEARTBEAT_S, web_refresh_s=1)
     services = HubServices(
         config,
         InMemoryHubStore(),

@@ -39,7 +39,7 @@ async def test_my_pods_marks_each_pod_online_or_offline(
     page = await alice_web.get("/pods")
     assert card_status(page, "alice/census") == "online"
     assert card_status(page, "alice/claims") == "offline"
-    assert '<meta http-equiv="refresh" content="2">' in page.text
+    assert '<meta http-equiv="refresh" content="5">' in page.text
     clock.advance(services.config.offline_after_s + 1)
     assert card_status(await alice_web.get("/pods"), "alice/census") == "offline"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from podium.core.errors import PodiumError
+from podium.core.errors import ExitCode, PodiumError
 from podium.hub.models import (
     ApiKey,
     AuditEvent,
@@ -40,6 +40,8 @@ __all__ = ["AlreadyExistsError", "HubStore", "NewAuditEvent", "PodQuery", "Store
 
 class StoreError(PodiumError):
     """The hub's store failed or was asked for something impossible."""
+
+    exit_code = ExitCode.CONFIG
 
 
 class AlreadyExistsError(StoreError):

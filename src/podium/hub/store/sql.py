@@ -15,6 +15,8 @@ databases (``COLLATE "C"`` on PostgreSQL), as the in-memory store sorts them.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
@@ -108,13 +110,30 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
     dbapi_connection.create_function("podium_lower", 1, _lower, deterministic=True)
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database to WAL once. The switch needs an exclusive lock, and SQLite
+    answers "database is locked" at once (without waiting out busy_timeout) when another
+    process opens the same new database at the same moment: retry for a while."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _on_sqlite_begin(connection: sa.Connection) -> None:
