@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## create .venv and install Podium with its dev tools (and chromium for browser tests)
 	@scripts/ensure-chromium.sh
 
-demo: setup ## the main job: validate the census-income pod config and print its schema
-	$(BIN)/podium run-pod examples/census-income.yaml --dry-run
+demo: setup ## the main job: a hub on SQLite, the census pod registered, access decided
+	$(BIN)/podium demo
 
 check: lint typecheck test ## everything CI runs: lint, type check, all tests
 

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
         SQLEngine,
         infer_schema,
     )
+    from podium.hub.client import HubClient, HubClientError, HubUnreachableError
+    from podium.hub.config import HubConfig
 
 _LAZY: dict[str, str] = {
     "CSVSource": "podium.data",
@@ -73,6 +75,10 @@ _LAZY: dict[str, str] = {
     "DatasourceConfig": "podium.config",
     "ExcelSource": "podium.data",
     "ForbiddenQueryError": "podium.core.errors",
+    "HubClient": "podium.hub.client",
+    "HubClientError": "podium.hub.client",
+    "HubConfig": "podium.hub.config",
+    "HubUnreachableError": "podium.hub.client",
     "ImageSource": "podium.data",
     "ParquetSource": "podium.data",
     "PodConfig": "podium.config",
@@ -112,6 +118,10 @@ __all__ = [
     "DatasourceConfig",
     "ExcelSource",
     "ForbiddenQueryError",
+    "HubClient",
+    "HubClientError",
+    "HubConfig",
+    "HubUnreachableError",
     "ImageSource",
     "ParquetSource",
     "PodConfig",

@@ -142,6 +142,31 @@ def run_pod_alias(
     _run_pod(config, hub, dry_run, as_json)
 
 
+@app.command("demo")
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Keep the demo hub's database, keys and pod keys here (default: a "
+            "temporary folder, removed at the end).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="The pod config to register (default: census-income)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a hub on SQLite, register the census pod, and watch the access manager decide."""
+    from podium.cli.demo import run_demo
+
+    console = Console(stderr=True) if as_json else _out
+    figures = run_demo(console, data_dir=data_dir, config_path=config)
+    if as_json:
+        _out.print_json(json.dumps(figures))
+
+
 @app.command("schema")
 def schema_command(
     path: Annotated[

@@ -41,7 +41,7 @@ class HubServices:
         and the signing key (created on first start)."""
         from podium.hub.store.sql import open_sql_store  # noqa: PLC0415 - SQLAlchemy only here
 
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.blob_dir.mkdir(parents=True, exist_ok=True)
         signer = TokenSigner(load_or_create_signing_key(config.signing_key_path))
         store = open_sql_store(config.database_url)
