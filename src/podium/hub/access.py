@@ -229,6 +229,7 @@ class AccessManager:
         """Give a role (or a preset's roles); the roles that were new."""
         roles = expand_roles(role)
         pod = self._managed_pod(principal, pod_id)
+        _check_admin_role(principal, pod, roles, user, give=True)
         _require_user(self.store, user)
         added = []
         for r in roles:
@@ -245,6 +246,7 @@ class AccessManager:
         """Take a role (or a preset's roles) away; the roles that were removed."""
         roles = expand_roles(role)
         pod = self._managed_pod(principal, pod_id)
+        _check_admin_role(principal, pod, roles, user, give=False)
         removed = []
         for r in roles:
             event = self._audit(principal, "revoke", now, pod_id=pod.pod_id, subject=user, role=r)
@@ -365,9 +367,16 @@ class AccessManager:
         self, principal: Principal, project: str, pod_id: str, *, member: bool, now: datetime
     ) -> bool:
         """Put a pod in a project or take it out. Only the pod's owner (or an admin) can,
-        since it lets the project's approved tasks run on the pod."""
-        self._visible_project(principal, project)
+        since it lets the project's approved tasks run on the pod. The owner may always
+        take a pod out, even after being removed from the project's members."""
         owner, name = split_pod_id(pod_id)
+        withdrawing = (
+            not member
+            and (principal.is_admin or owner == principal.name)
+            and f"{owner}/{name}" in self.store.list_project_pods(project)
+        )
+        if not withdrawing:
+            self._visible_project(principal, project)
         pod = self.registry.require_owned_pod(principal, owner, name)
         action = "add-pod" if member else "remove-pod"
         event = self._audit(principal, action, now, pod_id=pod.pod_id, project=project)
@@ -462,11 +471,12 @@ class AccessManager:
         project = self.store.get_project(request.project)
         if project is None:
             return _refuse(Refusal.PROJECT_NOT_FOUND, f"no project {request.project!r}")
+        # The pod first: a pod may learn who belongs to a project only if it is in it.
+        if pod.pod_id not in self.store.list_project_pods(project.name):
+            return _refuse(Refusal.POD_NOT_IN_PROJECT, f"{pod.pod_id} is not in {project.name}")
         members = self.store.list_project_members(project.name)
         if request.modeller != project.owner and request.modeller not in members:
             return _refuse(Refusal.NOT_PROJECT_MEMBER, f"not a member of {project.name}")
-        if pod.pod_id not in self.store.list_project_pods(project.name):
-            return _refuse(Refusal.POD_NOT_IN_PROJECT, f"{pod.pod_id} is not in {project.name}")
         approved = {t.task_hash for t in self.store.list_project_tasks(project.name)}
         if request.task_hash not in approved:
             return _refuse(Refusal.TASK_NOT_APPROVED, f"task not approved in {project.name}")
@@ -503,6 +513,21 @@ class AccessManager:
 
 def _refuse(reason: Refusal, message: str) -> Decision:
     return Decision(False, reason, message)
+
+
+def _check_admin_role(
+    principal: Principal, pod: Pod, roles: tuple[str, ...], user: str, *, give: bool
+) -> None:
+    """Only the pod's owner (or a hub admin) gives or takes ``admin``: a pod admin must
+    not appoint admins that outlast their own grant, nor remove the owner's other admins.
+    A pod admin may still give up their own ``admin``."""
+    if "admin" not in roles or principal.is_admin or pod.owner == principal.name:
+        return
+    if not give and user == principal.name:
+        return
+    raise HubError(
+        ErrorCode.NOT_POD_OWNER, "only the pod's owner can grant or revoke the admin role"
+    )
 
 
 def _require_user(store: HubStore, user: str) -> None:

@@ -165,7 +165,7 @@ class AccountService:
                     headers={"Retry-After": str(wait)},
                 )
 
-    def _record_failure(self, username: str, now: datetime) -> None:
+    def _record_failure(self, username: str, now: datetime) -> LoginFailures:
         previous = self.store.get_login_failures(username)
         expired_lock = (
             previous is not None
@@ -177,13 +177,11 @@ class AccountService:
         locked_until = (
             now + timedelta(seconds=policy.lock_for_s) if count >= policy.lock_after else None
         )
-        self.store.put_login_failures(
-            LoginFailures(
-                username=username, count=count, last_failed_at=now, locked_until=locked_until
-            )
+        failures = LoginFailures(
+            username=username, count=count, last_failed_at=now, locked_until=locked_until
         )
-        if locked_until is not None:
-            _log.warning("login locked for %r after %d failures", username, count)
+        self.store.put_login_failures(failures)
+        return failures
 
     def authenticate_password(self, username: str, password: str, now: datetime) -> User:
         """The user if the password is right; throttles and locks repeated failures."""
@@ -193,11 +191,15 @@ class AccountService:
             self.passwords.verify(None, password)
             raise HubError(ErrorCode.INVALID_CREDENTIALS)
         self._check_not_throttled(username, now)
+        # Count the attempt before the slow hash, so that guesses sent in parallel each
+        # see the others and cannot all slip past the throttle while their hashes run.
+        failures = self._record_failure(username, now)
         user = self.store.get_user(username)
         usable = user is not None and not user.disabled
         ok = self.passwords.verify(user.password_hash if user and usable else None, password)
         if not ok or user is None:
-            self._record_failure(username, now)
+            if failures.locked_until is not None:
+                _log.warning("login locked for %r after %d failures", username, failures.count)
             raise HubError(ErrorCode.INVALID_CREDENTIALS)
         self.store.clear_login_failures(username)
         if self.passwords.needs_rehash(user.password_hash):

@@ -147,7 +147,7 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
-        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        _log.exception("unhandled error on %s %r", request.method, request.url.path)
         return problem_response(ErrorCode.INTERNAL_ERROR)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_SCHEMA_DEPTH",
     "NO_NUL",
     "ApiKeyCreate",
     "ApiKeyCreated",
@@ -60,6 +61,24 @@ ShortText = Annotated[str, Field(max_length=200, pattern=NO_NUL)]
 LongText = Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
 #: The largest count a store keeps (a signed 64-bit column).
 MAX_COUNT = 2**63 - 1
+#: How deeply a pod's schema JSON may nest. Real schemas are a few levels deep (tables,
+#: columns, values); a far deeper one cannot be serialised back (pydantic stops at its
+#: own depth limit), so it would break every answer that shows the pod.
+MAX_SCHEMA_DEPTH = 32
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if its objects and arrays nest at most :data:`MAX_SCHEMA_DEPTH` deep."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_SCHEMA_DEPTH:
+            raise ValueError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 class _Body(BaseModel):
@@ -174,7 +193,9 @@ class PodIn(_Body):
 
     display_name: ShortText = ""
     description: LongText = ""
-    schema_: Annotated[dict[str, Any], Field(alias="schema")] = Field(default_factory=dict)
+    schema_: Annotated[dict[str, Any], Field(alias="schema"), AfterValidator(_shallow)] = Field(
+        default_factory=dict
+    )
     schema_hash: Annotated[str, Field(max_length=128, pattern=NO_NUL)] = ""
     number_of_records: Annotated[int | None, Field(ge=0, le=MAX_COUNT)] = None
     signing_key: Annotated[str | None, Field(max_length=64)] = None

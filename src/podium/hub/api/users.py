@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from podium.hub.accounts import Principal
+from podium.hub.api.auth import NO_STORE
 from podium.hub.api.convert import api_key_out, user_out
 from podium.hub.api.deps import Caller, Services, require_admin
 from podium.hub.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, UserCreate, UserOut
@@ -39,9 +40,12 @@ def create_user(services: Services, _: Admin, body: UserCreate) -> UserOut:
 @router.post(
     "/api-keys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key"
 )
-def create_api_key(services: Services, caller: Caller, body: ApiKeyCreate) -> ApiKeyCreated:
+def create_api_key(
+    services: Services, caller: Caller, body: ApiKeyCreate, response: Response
+) -> ApiKeyCreated:
     """A new API key for the caller. The ``key`` is in this answer only: store it now."""
     key, full = services.accounts.create_api_key(caller.name, body.name, services.now())
+    response.headers.update(NO_STORE)  # the answer holds a secret: no cache may keep it
     return ApiKeyCreated(**api_key_out(key).model_dump(), key=full)
 
 

@@ -28,6 +28,8 @@ UserField = Annotated[str, Form(max_length=63)]
 RoleField = Annotated[str, Form(max_length=50)]
 #: Errors in a grant form that the pod page shows next to the form.
 _FORM_ERRORS = {ErrorCode.USER_NOT_FOUND, ErrorCode.UNKNOWN_ROLE, ErrorCode.VALIDATION_FAILED}
+#: How much of a schema of unknown shape the pod page shows, as indented JSON.
+_RAW_SCHEMA_CHARS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,19 @@ def _managed_grants(services: HubServices, principal: Principal, pod: Pod) -> li
         raise
 
 
+def _raw_schema(schema: object) -> str:
+    """The start of ``schema`` as indented JSON, encoded only as far as the page shows it:
+    indenting a large, deeply nested schema whole could take gigabytes."""
+    shown: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2).iterencode(schema):
+        shown.append(chunk)
+        size += len(chunk)
+        if size >= _RAW_SCHEMA_CHARS:
+            break
+    return "".join(shown)[:_RAW_SCHEMA_CHARS]
+
+
 def _pod_page(
     request: Request,
     principal: Principal,
@@ -85,7 +100,7 @@ def _pod_page(
         status_code=status_code,
         card=_card(services, pod),
         tables=tables,
-        raw_schema=None if tables is not None else json.dumps(pod.schema, indent=2)[:20_000],
+        raw_schema=None if tables is not None else _raw_schema(pod.schema),
         grants=_managed_grants(services, principal, pod),
         roles=ROLES,
         presets=PRESETS,

@@ -72,7 +72,7 @@ def _to_login(request: Request, next_path: str | None) -> Response:
 def _refused(request: Request, exc: HubError) -> Response:
     if exc.code in _SIGN_IN_AGAIN:
         return _to_login(request, None)
-    _log.info("web %s %s: %s", request.method, request.url.path, exc.code)
+    _log.info("web %s %r: %s", request.method, request.url.path, exc.code)
     return error_page(request, exc)
 
 
@@ -98,7 +98,7 @@ class WebRoute(APIRoute):
             except (RequestValidationError, HTTPException) as exc:
                 return error_page(request, HubError(_malformed(exc)))
             except Exception:  # noqa: BLE001 - the page boundary: logged, then a plain page
-                _log.exception("unhandled error on web %s %s", request.method, request.url.path)
+                _log.exception("unhandled error on web %s %r", request.method, request.url.path)
                 return error_page(request, HubError(ErrorCode.INTERNAL_ERROR))
 
         return handle

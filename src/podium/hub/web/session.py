@@ -1,9 +1,10 @@
 """Who is signed in to the web UI, and the checks every form post passes.
 
 The session is a signed token (:meth:`AccountService.web_session`) in the ``podium_session``
-cookie: HttpOnly, SameSite=Strict, Path=/, Secure when the hub says so. Every POST form
-carries a hidden ``csrf`` field bound to the session (:meth:`TokenSigner.csrf_token`), and
-every POST must come from the hub's own origin (its ``Origin`` or ``Referer`` header).
+cookie: HttpOnly, SameSite=Strict, Path=/, Secure when the hub says so or its public URL is
+HTTPS. Every POST form carries a hidden ``csrf`` field bound to the session
+(:meth:`TokenSigner.csrf_token`), and every POST must come from the hub's own origin (its
+``Origin`` or ``Referer`` header).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "get_services",
     "login_url",
     "safe_next",
+    "secure_cookies",
     "set_session",
 ]
 
@@ -136,7 +138,7 @@ def check_same_origin(request: Request) -> None:
         return
     host = _host_of(header)
     if host is None or host not in _allowed_hosts(request, get_services(request)):
-        _log.warning("refused a cross-origin form post to %s", request.url.path)
+        _log.warning("refused a cross-origin form post to %r", request.url.path)
         raise HubError(ErrorCode.FORBIDDEN, "this form was sent from another site")
 
 
@@ -155,7 +157,7 @@ def require_csrf(
         or principal.session_id is None
         or not signer.check_csrf(principal.session_id, csrf)
     ):
-        _log.warning("refused a form post to %s without a valid csrf token", request.url.path)
+        _log.warning("refused a form post to %r without a valid csrf token", request.url.path)
         raise HubError(ErrorCode.FORBIDDEN, "the form has expired: reload the page and retry")
     return principal
 
@@ -170,6 +172,13 @@ def csrf_for(services: HubServices, principal: Principal | None) -> str:
     return services.signer.csrf_token(principal.session_id)
 
 
+def secure_cookies(services: HubServices) -> bool:
+    """Whether the session cookie is Secure: when the hub says so, or when users reach it
+    over HTTPS (its ``public_url``), so the cookie never travels in clear text."""
+    public = (services.config.public_url or "").lower()
+    return services.config.secure_cookies or public.startswith("https://")
+
+
 def set_session(response: Response, services: HubServices, token: str) -> None:
     """Put the session token in its cookie."""
     response.set_cookie(
@@ -177,7 +186,7 @@ def set_session(response: Response, services: HubServices, token: str) -> None:
         token,
         max_age=services.config.web_session_ttl_s,
         path="/",
-        secure=services.config.secure_cookies,
+        secure=secure_cookies(services),
         httponly=True,
         samesite="strict",
     )
@@ -188,7 +197,7 @@ def clear_session(response: Response, services: HubServices) -> None:
     response.delete_cookie(
         COOKIE,
         path="/",
-        secure=services.config.secure_cookies,
+        secure=secure_cookies(services),
         httponly=True,
         samesite="strict",
     )
