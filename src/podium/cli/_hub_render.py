@@ -1,12 +1,15 @@
 """Rich tables and JSON for what the hub answers.
 
 Every value that comes from the hub is wrapped in :class:`rich.text.Text`, so a pod
-description such as ``[bold]`` is shown as written, never read as markup.
+description such as ``[bold]`` is shown as written, never read as markup, and loses its
+terminal control characters, so another user's text cannot drive the reader's terminal
+(escape sequences that move the cursor, retitle the window or fake a hyperlink).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,9 +43,16 @@ __all__ = [
 ]
 
 _MAX_SHOWN_VALUES = 6
+#: C0 and C1 control characters but tab and newline, and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STATUS_STYLE = {"online": "green", "offline": "red", "archived": "dim"}
 #: Identifiers that a user copies: never broken across lines.
 _NO_WRAP = frozenset({"id", "pod", "task hash"})
+
+
+def _text(value: str = "", style: str = "") -> Text:
+    """Text for the terminal, without control characters."""
+    return Text(_CONTROL.sub("", value), style=style)
 
 
 def print_json(
@@ -61,18 +71,18 @@ def print_json(
 
 
 def _when(value: datetime | None) -> Text:
-    return Text("" if value is None else value.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
+    return _text("" if value is None else value.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
 
 
 def _table(title: str | None, columns: Iterable[str]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=None if title is None else _text(title), title_justify="left")
     for column in columns:
         table.add_column(column, no_wrap=column in _NO_WRAP)
     return table
 
 
 def _status(status: str) -> Text:
-    return Text(status, style=_STATUS_STYLE.get(status, ""))
+    return _text(status, style=_STATUS_STYLE.get(status, ""))
 
 
 def api_keys_table(keys: Sequence[ApiKeyOut]) -> Table:
@@ -80,8 +90,8 @@ def api_keys_table(keys: Sequence[ApiKeyOut]) -> Table:
     table = _table(None, ["id", "name", "created", "last used", "revoked"])
     for key in keys:
         table.add_row(
-            Text(key.key_id),
-            Text(key.name),
+            _text(key.key_id),
+            _text(key.name),
             _when(key.created_at),
             _when(key.last_used_at),
             _when(key.revoked_at),
@@ -95,10 +105,10 @@ def pods_table(pods: Sequence[PodOut]) -> Table:
     for pod in pods:
         records = "hidden" if pod.number_of_records is None else f"{pod.number_of_records:,}"
         table.add_row(
-            Text(pod.pod_id),
+            _text(pod.pod_id),
             _status(pod.status),
-            Text(pod.display_name),
-            Text(records),
+            _text(pod.display_name),
+            _text(records),
             _when(pod.last_heartbeat_at),
         )
     return table
@@ -123,11 +133,11 @@ def _schema_table(schema: Mapping[str, Any]) -> Table | None:
     for column in columns:
         missing = column.get("missing")
         table.add_row(
-            Text(str(column.get("name", ""))),
-            Text(str(column.get("stype", ""))),
-            Text(str(column.get("dtype", ""))),
-            Text("" if missing is None else f"{missing:,}" if isinstance(missing, int) else ""),
-            Text(_column_values(column.get("values"))),
+            _text(str(column.get("name", ""))),
+            _text(str(column.get("stype", ""))),
+            _text(str(column.get("dtype", ""))),
+            _text("" if missing is None else f"{missing:,}" if isinstance(missing, int) else ""),
+            _text(_column_values(column.get("values"))),
         )
     return table
 
@@ -145,22 +155,22 @@ def pod_schema_tables(schema: Mapping[str, Any]) -> list[Table] | None:
 
 def print_pod(console: Console, pod: PodOut) -> None:
     """A pod's details, its keys and its schema as tables."""
-    header = Text()
-    header.append(pod.pod_id, style="bold")
+    header = _text()
+    header.append_text(_text(pod.pod_id, style="bold"))
     if pod.display_name:
-        header.append(f"  {pod.display_name}")
+        header.append_text(_text(f"  {pod.display_name}"))
     header.append("  ")
     header.append_text(_status(pod.status))
     console.print(header)
     records = "hidden" if pod.number_of_records is None else f"{pod.number_of_records:,}"
-    console.print(Text(f"records: {records}   schema hash: {pod.schema_hash or '-'}"))
-    console.print(Text("last heartbeat: ").append_text(_when(pod.last_heartbeat_at)))
+    console.print(_text(f"records: {records}   schema hash: {pod.schema_hash or '-'}"))
+    console.print(_text("last heartbeat: ").append_text(_when(pod.last_heartbeat_at)))
     if pod.description:
-        console.print(Text(pod.description.strip()))
+        console.print(_text(pod.description.strip()))
     for key in pod.keys:
-        console.print(Text(f"{key.purpose} key {key.key_id} ({key.algorithm}): {key.public_key}"))
+        console.print(_text(f"{key.purpose} key {key.key_id} ({key.algorithm}): {key.public_key}"))
     if not pod.schema_:
-        console.print(Text("The pod has not published a schema yet."))
+        console.print(_text("The pod has not published a schema yet."))
         return
     tables = pod_schema_tables(pod.schema_)
     if tables is None:
@@ -175,10 +185,10 @@ def grants_table(grants: Sequence[GrantOut]) -> Table:
     table = _table(None, ["pod", "user", "role", "granted by", "since"])
     for grant in grants:
         table.add_row(
-            Text(grant.pod_id),
-            Text(grant.user),
-            Text(grant.role),
-            Text(grant.granted_by),
+            _text(grant.pod_id),
+            _text(grant.user),
+            _text(grant.role),
+            _text(grant.granted_by),
             _when(grant.created_at),
         )
     return table
@@ -188,10 +198,10 @@ def roles_tables(roles: RolesOut) -> list[Table]:
     """The roles with what each allows, and the presets with their roles."""
     role_table = _table("Roles", ["role", "allows"])
     for name, meaning in roles.roles.items():
-        role_table.add_row(Text(name), Text(meaning))
+        role_table.add_row(_text(name), _text(meaning))
     preset_table = _table("Presets", ["preset", "roles"])
     for name, members in roles.presets.items():
-        preset_table.add_row(Text(name), Text(", ".join(members)))
+        preset_table.add_row(_text(name), _text(", ".join(members)))
     return [role_table, preset_table]
 
 
@@ -200,9 +210,9 @@ def projects_table(projects: Sequence[ProjectOut]) -> Table:
     table = _table(None, ["project", "owner", "display name", "created"])
     for project in projects:
         table.add_row(
-            Text(project.name),
-            Text(project.owner),
-            Text(project.display_name),
+            _text(project.name),
+            _text(project.owner),
+            _text(project.display_name),
             _when(project.created_at),
         )
     return table
@@ -210,25 +220,25 @@ def projects_table(projects: Sequence[ProjectOut]) -> Table:
 
 def print_project(console: Console, project: ProjectDetail) -> None:
     """A project with its members, pods and approved task definitions."""
-    header = Text()
-    header.append(project.name, style="bold")
-    header.append(f"  owner {project.owner}")
+    header = _text()
+    header.append_text(_text(project.name, style="bold"))
+    header.append_text(_text(f"  owner {project.owner}"))
     if project.display_name:
-        header.append(f"  {project.display_name}")
+        header.append_text(_text(f"  {project.display_name}"))
     console.print(header)
     if project.description:
-        console.print(Text(project.description.strip()))
-    console.print(Text(f"members: {', '.join(project.members) or '-'}"))
-    console.print(Text(f"pods: {', '.join(project.pods) or '-'}"))
+        console.print(_text(project.description.strip()))
+    console.print(_text(f"members: {', '.join(project.members) or '-'}"))
+    console.print(_text(f"pods: {', '.join(project.pods) or '-'}"))
     if not project.tasks:
-        console.print(Text("approved tasks: -"))
+        console.print(_text("approved tasks: -"))
         return
     table = _table("Approved tasks", ["task hash", "description", "approved by", "when"])
     for task in project.tasks:
         table.add_row(
-            Text(task.task_hash),
-            Text(task.description),
-            Text(task.approved_by),
+            _text(task.task_hash),
+            _text(task.description),
+            _text(task.approved_by),
             _when(task.created_at),
         )
     console.print(table)
