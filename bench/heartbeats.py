@@ -158,6 +158,11 @@ class BackendResult:
         return self.heartbeat.p99_ms / self.baseline.p99_ms
 
     @property
+    def targeted(self) -> bool:
+        """Whether the targets apply: they are set for 1,000 pods, not a quick run's 200."""
+        return self.pods >= FULL.pods
+
+    @property
     def met(self) -> bool:
         """Whether the heartbeats met both targets without an error."""
         beat = self.heartbeat
@@ -194,7 +199,7 @@ def _cells(result: BackendResult) -> tuple[object, ...]:
         base.p99_ms,
         result.cpu_ratio,
         result.p99_ratio,
-        "ok" if result.met else "MISSED",
+        ("ok" if result.met else "MISSED") if result.targeted else "-",
     )
 
 
@@ -238,7 +243,7 @@ def summary(
         "cpu_share": round(max(r.heartbeat.cpu_share for r in results), 4),
         "p99_ms": round(max(r.heartbeat.p99_ms for r in results), 3),
         "errors": sum(r.heartbeat.errors + r.baseline.errors for r in results),
-        "target_met": all(r.met for r in results),
+        "target_met": all(r.met for r in results) if all(r.targeted for r in results) else None,
     }
     for r in results:
         figures.update(_phase_figures(f"{r.backend}_", r.heartbeat))
@@ -485,10 +490,13 @@ def run(*, quick: bool) -> int:
     print(format_table(results))
     print(
         "\ncpu_share: the hub process's CPU seconds over wall seconds (1.0 = one core busy); "
-        "latency: send to whole answer, on the client. base_*: the same load as GET /health; "
-        f"cpu_x, p99_x: heartbeat over base. Targets: cpu_share < {TARGET_CPU_SHARE}, "
+        "latency: send to whole answer, on the client; errors: failed requests in either load. "
+        "base_*: the same load as GET /health; cpu_x, p99_x: heartbeat over base. "
+        f"Targets: cpu_share < {TARGET_CPU_SHARE}, "
         f"p99_ms < {TARGET_P99_MS:.0f}, no errors."
     )
+    if quick:
+        print(f"(the targets are for {FULL.pods:,} pods: a quick run only shows that it works)")
     print(json.dumps(summary(results, sizes=sizes, skipped=skipped)))
     return 0
 

@@ -345,3 +345,18 @@ async def test_refresh_for_disabled_user(
     answer = await _refresh(client, tokens["refresh_token"])
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
+
+
+async def test_expired_device_logins_are_purged(
+    client: httpx.AsyncClient, services: HubServices, clock: Clock
+) -> None:
+    """Anyone can start device logins; expired ones are deleted, not kept forever."""
+    first = await client.post("/api/v1/auth/device/code", data={"client_id": "cli"})
+    assert first.status_code == 200
+    user_code = first.json()["user_code"]
+    assert services.store.get_device_code_by_user_code(user_code) is not None
+    clock.advance(services.config.device_code_ttl_s + 61)
+    second = await client.post("/api/v1/auth/device/code", data={"client_id": "cli"})
+    assert second.status_code == 200
+    assert services.store.get_device_code_by_user_code(user_code) is None
+    assert services.store.get_device_code_by_user_code(second.json()["user_code"]) is not None

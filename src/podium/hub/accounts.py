@@ -50,6 +50,10 @@ ACCESS = "access"
 WEB = "web"
 #: Record an API key's use at most this often (a write per heartbeat would be waste).
 _TOUCH_EVERY = timedelta(seconds=60)
+#: Purge expired device codes, refresh tokens and stale failed logins at most this often.
+_PURGE_EVERY = timedelta(seconds=60)
+#: Forget failed logins of names that have not been tried for this long (and are unlocked).
+_FORGET_FAILURES_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,18 @@ class AccountService:
         self.config = config
         self.passwords = passwords
         self.signer = signer
+        self._touched: dict[str, datetime] = {}
+        self._purged_at: datetime | None = None
+
+    def housekeep(self, now: datetime) -> None:
+        """Drop expired device codes and refresh tokens and stale failed-login records, at
+        most once a minute. Called where anyone, signed in or not, can add such records."""
+        if self._purged_at is not None and now - self._purged_at < _PURGE_EVERY:
+            return
+        self._purged_at = now
+        removed = self.store.purge_expired(now, failures_older_than=now - _FORGET_FAILURES_AFTER)
+        if removed:
+            _log.info("purged %d expired records", removed)
 
     # -- users -------------------------------------------------------------------------
 
@@ -166,6 +182,7 @@ class AccountService:
                 )
 
     def _record_failure(self, username: str, now: datetime) -> LoginFailures:
+        self.housekeep(now)
         previous = self.store.get_login_failures(username)
         expired_lock = (
             previous is not None
@@ -297,7 +314,16 @@ class AccountService:
             raise HubError(ErrorCode.INVALID_TOKEN)
         if key.last_used_at is None or now - key.last_used_at >= _TOUCH_EVERY:
             self.store.touch_api_key(key_id, now)
+            self._touched[key_id] = now
         return Principal(user.name, user.is_admin, "api-key")
+
+    def touch_if_due(self, key_id: str, now: datetime) -> None:
+        """Record an API key's use when this process has not done so for a minute (for
+        paths that checked the key inside another statement)."""
+        last = self._touched.get(key_id)
+        if last is None or now - last >= _TOUCH_EVERY:
+            self._touched[key_id] = now
+            self.store.touch_api_key(key_id, now)
 
     # -- API keys ----------------------------------------------------------------------
 
@@ -326,6 +352,7 @@ class AccountService:
 
     def start_device_login(self, client_id: str, now: datetime) -> DeviceAuthorization:
         """Begin a device login: the CLI shows the user code and polls with the device code."""
+        self.housekeep(now)
         device_code = new_opaque_token()
         for _ in range(5):
             user_code = new_user_code()

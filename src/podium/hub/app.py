@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium._version import __version__
 from podium.hub.api import access, auth, keys, pods, users
+from podium.hub.api.fastpath import HeartbeatFastPath
 from podium.hub.errors import ErrorCode, HubError, problem
 from podium.hub.schemas import Health, Problem
 from podium.hub.services import HubServices
@@ -190,5 +191,6 @@ def create_app(services: HubServices, *, web: bool = True) -> FastAPI:
         from podium.hub.web import build_web  # noqa: PLC0415 - Jinja2 only when serving pages
 
         build_web(app, pods_refresh_s=services.config.web_refresh_s)
+    app.add_middleware(HeartbeatFastPath, services=services)
     app.add_middleware(BodyLimitMiddleware, max_bytes=services.config.max_body_bytes)
     return app

@@ -11,7 +11,13 @@ from podium.hub.accounts import AccountService
 from podium.hub.config import HubConfig
 from podium.hub.models import utcnow
 from podium.hub.registry import Registry
-from podium.hub.security import PasswordHasher, TokenSigner, load_or_create_signing_key
+from podium.hub.security import (
+    PasswordHasher,
+    TokenSigner,
+    load_or_create_signing_key,
+    parse_api_key,
+    sha256_hex,
+)
 from podium.hub.store import HubStore
 
 __all__ = ["HubServices"]
@@ -46,6 +52,31 @@ class HubServices:
         signer = TokenSigner(load_or_create_signing_key(config.signing_key_path))
         store = open_sql_store(config.database_url)
         return cls(config, store, signer, PasswordHasher(config.password_cost))
+
+    def heartbeat_fast(self, credential: str, owner: str, name: str) -> bool:
+        """A pod's heartbeat in one statement, when ``credential`` is an API key that is
+        live, belongs to ``owner``, and ``owner/name`` is a live pod (the hash of the key's
+        secret is compared in SQL: a SHA-256, so nothing secret-dependent is timed).
+        False when any of that fails: :meth:`heartbeat` then finds out which."""
+        parts = parse_api_key(credential)
+        if parts is None:
+            return False
+        now = self.now()
+        if not self.store.record_heartbeat_with_api_key(
+            owner, name, parts.key_id, sha256_hex(parts.secret), now
+        ):
+            return False
+        self.accounts.touch_if_due(parts.key_id, now)
+        return True
+
+    def heartbeat(self, credential: str, owner: str, name: str) -> None:
+        """A pod's heartbeat, authenticated by ``credential`` (an API key or an access
+        token), checked step by step so a refusal says exactly why."""
+        if self.heartbeat_fast(credential, owner, name):
+            return
+        now = self.now()
+        principal = self.accounts.authenticate_bearer(credential, now)
+        self.registry.heartbeat(principal, owner, name, now)
 
     def now(self) -> datetime:
         """The current time, from the services' clock."""

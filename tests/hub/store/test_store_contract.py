@@ -414,6 +414,69 @@ def test_heartbeat_is_recorded_for_live_pods_only(store: HubStore) -> None:
     assert old.last_heartbeat_at is None
 
 
+@pytest.mark.parametrize(
+    ("change", "accepted"),
+    [
+        ("none", True),
+        ("wrong-secret", False),
+        ("revoked-key", False),
+        ("key-of-another-user", False),
+        ("disabled-owner", False),
+        ("unknown-key", False),
+        ("archived-pod", False),
+        ("another-owners-pod", False),
+    ],
+)
+def test_heartbeat_with_api_key_checks_key_owner_and_pod_at_once(
+    store: HubStore, change: str, accepted: bool
+) -> None:
+    """The fast path records a heartbeat only for a live key of a live owner on their pod."""
+    store.create_user(User("alice", "h", created_at=T0, disabled=change == "disabled-owner"))
+    store.create_user(User("bob", "h", created_at=T0))
+    store.add_api_key(ApiKey("k1", "alice", "pod", "secret-hash", created_at=T0))
+    store.add_api_key(ApiKey("k2", "bob", "pod", "bob-hash", created_at=T0))
+    store.save_pod(make_pod("alice", "census", archived=change == "archived-pod"))
+    store.save_pod(make_pod("bob", "other"))
+    if change == "revoked-key":
+        store.revoke_api_key("k1", at(1))
+    owner, name, key_id, secret = "alice", "census", "k1", "secret-hash"
+    if change == "wrong-secret":
+        secret = "guess"
+    elif change == "key-of-another-user":
+        key_id, secret = "k2", "bob-hash"
+    elif change == "unknown-key":
+        key_id = "nope"
+    elif change == "another-owners-pod":
+        owner, name = "bob", "other"
+    assert store.record_heartbeat_with_api_key(owner, name, key_id, secret, at(5)) is accepted
+    pod = store.get_pod(owner, name)
+    assert pod is not None
+    assert pod.last_heartbeat_at == (at(5) if accepted else None)
+
+
+def test_purge_removes_expired_codes_tokens_and_stale_failures_only(store: HubStore) -> None:
+    """Expired device codes and refresh tokens and old unlocked failures go; the rest stay."""
+    store.add_device_code(make_device("old", "AAAA-AAAA"))  # expires at(600)
+    store.add_device_code(
+        DeviceCode("new", "BBBB-BBBB", "podium-cli", at(2000), 5, created_at=T0)
+    )
+    store.add_refresh_token(RefreshToken("r-old", "alice", at(600), created_at=T0))
+    store.add_refresh_token(RefreshToken("r-new", "alice", at(2000), created_at=T0))
+    store.put_login_failures(LoginFailures("stale", 2, at(0)))
+    store.put_login_failures(LoginFailures("locked", 10, at(0), locked_until=at(5000)))
+    store.put_login_failures(LoginFailures("recent", 1, at(900)))
+    removed = store.purge_expired(at(1000), failures_older_than=at(500))
+    assert removed == 3
+    assert store.get_device_code("old") is None
+    assert store.get_device_code("new") is not None
+    assert store.get_refresh_token("r-old") is None
+    assert store.get_refresh_token("r-new") is not None
+    assert store.get_login_failures("stale") is None
+    assert store.get_login_failures("locked") is not None
+    assert store.get_login_failures("recent") is not None
+    assert store.purge_expired(at(1000), failures_older_than=at(500)) == 0
+
+
 def test_pods_are_listed_by_identifier_in_code_point_order(store: HubStore) -> None:
     """Pods come back sorted by ``owner/name`` as Python sorts those strings."""
     for owner, name in [("a", "x"), ("a-b", "x"), ("a", "y-z"), ("a", "y"), ("a0", "a")]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +13,14 @@ from podium.hub.accounts import Principal
 from podium.hub.errors import ErrorCode, HubError
 from podium.hub.services import HubServices
 
-__all__ = ["Caller", "Services", "get_services", "require_admin"]
+__all__ = [
+    "Caller",
+    "Credential",
+    "Services",
+    "get_services",
+    "invalid_token_header",
+    "require_admin",
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -19,8 +28,9 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> HubServices:
-    """The hub's services, attached to the app when it was built."""
+async def get_services(request: Request) -> HubServices:
+    """The hub's services, attached to the app when it was built (``async`` so FastAPI
+    does not spend a worker-thread hop on it)."""
     services: HubServices = request.app.state.services
     return services
 
@@ -28,19 +38,33 @@ def get_services(request: Request) -> HubServices:
 Services = Annotated[HubServices, Depends(get_services)]
 
 
-def get_caller(
-    services: Services,
+async def get_credential(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The authenticated caller; ``401`` when there are no or bad credentials."""
+) -> str:
+    """The bearer credential (token or API key), not yet checked; ``401`` if absent."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HubError(ErrorCode.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    return credentials.credentials
+
+
+Credential = Annotated[str, Depends(get_credential)]
+
+
+@contextmanager
+def invalid_token_header() -> Iterator[None]:
+    """Add RFC 6750's ``WWW-Authenticate`` to a 401 raised in the block."""
     try:
-        return services.accounts.authenticate_bearer(credentials.credentials, services.now())
+        yield
     except HubError as exc:
         if exc.status == 401:  # RFC 6750 section 3.1: say which scheme, and that it failed
             exc.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
         raise
+
+
+def get_caller(services: Services, credential: Credential) -> Principal:
+    """The authenticated caller; ``401`` when there are no or bad credentials."""
+    with invalid_token_header():
+        return services.accounts.authenticate_bearer(credential, services.now())
 
 
 Caller = Annotated[Principal, Depends(get_caller)]

@@ -228,6 +228,15 @@ class HubStore(ABC):
     def record_heartbeat(self, owner: str, name: str, at: datetime) -> bool:
         """Set a pod's last heartbeat; False if there is no such live (unarchived) pod."""
 
+    @abstractmethod
+    def record_heartbeat_with_api_key(
+        self, owner: str, name: str, key_id: str, secret_hash: str, at: datetime
+    ) -> bool:
+        """The heartbeat's fast path, in one statement: set the live pod ``owner/name``'s
+        last heartbeat only if API key ``key_id`` has ``secret_hash``, is not revoked,
+        belongs to ``owner``, and ``owner`` is an enabled user. False otherwise (the
+        caller then checks step by step to give the precise error)."""
+
     # -- grants and limits -------------------------------------------------------------
 
     @abstractmethod
@@ -303,6 +312,15 @@ class HubStore(ABC):
     @abstractmethod
     def list_project_tasks(self, project: str) -> list[ProjectTask]:
         """Approved task definitions of a project, oldest first."""
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    @abstractmethod
+    def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
+        """Delete device authorizations and refresh tokens that expired before ``now``,
+        and unlocked failed-login records last updated before ``failures_older_than``;
+        how many records went. Anyone can start a device login, so without this the
+        table would only grow."""
 
     # -- audit -------------------------------------------------------------------------
 

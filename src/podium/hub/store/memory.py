@@ -265,6 +265,23 @@ class InMemoryHubStore(HubStore):
             self._pods[pod.pod_id] = replace(pod, last_heartbeat_at=at)
             return True
 
+    def record_heartbeat_with_api_key(
+        self, owner: str, name: str, key_id: str, secret_hash: str, at: datetime
+    ) -> bool:
+        with self._lock:
+            key = self._api_keys.get(key_id)
+            user = self._users.get(owner)
+            if (
+                key is None
+                or key.secret_hash != secret_hash
+                or key.revoked_at is not None
+                or key.owner != owner
+                or user is None
+                or user.disabled
+            ):
+                return False
+            return self.record_heartbeat(owner, name, at)
+
     # -- grants and limits -------------------------------------------------------------
 
     def add_grant(self, grant: Grant, audit: NewAuditEvent) -> bool:
@@ -388,6 +405,26 @@ class InMemoryHubStore(HubStore):
         with self._lock:
             tasks = [t for (p, _), t in self._tasks.items() if p == project]
             return sorted(tasks, key=lambda t: (t.created_at, t.task_hash))
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
+        with self._lock:
+            devices = [h for h, d in self._devices.items() if d.expires_at < now]
+            tokens = [h for h, t in self._refresh.items() if t.expires_at < now]
+            failures = [
+                n
+                for n, f in self._failures.items()
+                if f.last_failed_at < failures_older_than
+                and (f.locked_until is None or f.locked_until < now)
+            ]
+            for code_hash in devices:
+                del self._devices[code_hash]
+            for token_hash in tokens:
+                del self._refresh[token_hash]
+            for username in failures:
+                del self._failures[username]
+            return len(devices) + len(tokens) + len(failures)
 
     # -- audit -------------------------------------------------------------------------
 

@@ -69,6 +69,27 @@ _HEARTBEAT = (
     .values(last_heartbeat_at=sa.bindparam("heartbeat_at", type_=t.UtcDateTime()))
 )
 
+_HEARTBEAT_WITH_KEY = (
+    sa.update(t.pods)
+    .where(
+        t.pods.c.pod_id == sa.bindparam("heartbeat_pod_id"),
+        t.pods.c.owner == sa.bindparam("heartbeat_owner"),
+        t.pods.c.archived == sa.false(),
+        sa.exists()
+        .where(
+            t.api_keys.c.key_id == sa.bindparam("heartbeat_key_id"),
+            t.api_keys.c.secret_hash == sa.bindparam("heartbeat_secret_hash"),
+            t.api_keys.c.owner == sa.bindparam("heartbeat_owner"),
+            t.api_keys.c.revoked_at.is_(None),
+            t.users.c.name == t.api_keys.c.owner,
+            t.users.c.disabled == sa.false(),
+        )
+        .correlate_except(t.api_keys, t.users),
+    )
+    .values(last_heartbeat_at=sa.bindparam("heartbeat_at", type_=t.UtcDateTime()))
+)
+_GET_API_KEY = sa.select(t.api_keys).where(t.api_keys.c.key_id == sa.bindparam("key_id"))
+
 
 # -- engine ----------------------------------------------------------------------------
 
@@ -336,7 +357,9 @@ class SqlHubStore(HubStore):
         self._add(t.api_keys, key, f"API key id {key.key_id!r} already exists")
 
     def get_api_key(self, key_id: str) -> ApiKey | None:
-        return self._get(ApiKey, sa.select(t.api_keys).where(t.api_keys.c.key_id == key_id))
+        with self._read() as conn:
+            row = conn.execute(_GET_API_KEY, {"key_id": key_id}).mappings().first()
+        return None if row is None else _record(ApiKey, row)
 
     def list_api_keys(self, owner: str) -> list[ApiKey]:
         c = t.api_keys.c
@@ -468,6 +491,19 @@ class SqlHubStore(HubStore):
         with self._write() as conn:
             return bool(conn.execute(_HEARTBEAT, params).rowcount == 1)
 
+    def record_heartbeat_with_api_key(
+        self, owner: str, name: str, key_id: str, secret_hash: str, at: datetime
+    ) -> bool:
+        params = {
+            "heartbeat_pod_id": f"{owner}/{name}",
+            "heartbeat_owner": owner,
+            "heartbeat_key_id": key_id,
+            "heartbeat_secret_hash": secret_hash,
+            "heartbeat_at": at,
+        }
+        with self._write() as conn:
+            return bool(conn.execute(_HEARTBEAT_WITH_KEY, params).rowcount == 1)
+
     # -- grants and limits -------------------------------------------------------------
 
     def add_grant(self, grant: Grant, audit: NewAuditEvent) -> bool:
@@ -579,6 +615,25 @@ class SqlHubStore(HubStore):
         c = t.project_tasks.c
         stmt = sa.select(t.project_tasks).where(c.project == project)
         return self._list(ProjectTask, stmt.order_by(c.created_at, self._ordered(c.task_hash)))
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
+        failures = t.login_failures.c
+        with self._write() as conn:
+            removed = conn.execute(
+                sa.delete(t.device_codes).where(t.device_codes.c.expires_at < now)
+            ).rowcount
+            removed += conn.execute(
+                sa.delete(t.refresh_tokens).where(t.refresh_tokens.c.expires_at < now)
+            ).rowcount
+            removed += conn.execute(
+                sa.delete(t.login_failures).where(
+                    failures.last_failed_at < failures_older_than,
+                    sa.or_(failures.locked_until.is_(None), failures.locked_until < now),
+                )
+            ).rowcount
+        return int(removed)
 
     # -- audit -------------------------------------------------------------------------
 
