@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,18 @@ def postgres_engine() -> Iterator[sa.Engine]:
         pytest.skip(message)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_engine: sa.Engine) -> Iterator[str]:
+    """A URL on the test PostgreSQL whose ``search_path`` is a fresh, empty schema,
+    dropped (with everything in it) afterwards, so tests never see each other's tables."""
+    schema = f"podium_test_{uuid.uuid4().hex[:12]}"
+    with postgres_engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = postgres_engine.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with postgres_engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

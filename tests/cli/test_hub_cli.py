@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from podium.cli._hub_session import SEAM
 from podium.cli.app import main
@@ -21,10 +20,8 @@ from podium.hub.accounts import Principal
 from podium.hub.app import create_app
 from podium.hub.errors import HubError
 from podium.hub.registry import PodRegistration
-from podium.hub.security import PasswordHasher, TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
-from tests.hub.conftest import PASSWORD, Clock, make_config
+from tests.hub.conftest import PASSWORD, Clock, make_services
 
 HUB = "http://hub.test"
 SCHEMA = {
@@ -56,14 +53,7 @@ def clock() -> Clock:
 @pytest.fixture
 def services(tmp_path: Path, clock: Clock) -> HubServices:
     """An in-memory hub with users alice (owner), bob (modeller) and root (admin)."""
-    config = make_config(tmp_path)
-    hub = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=clock,
-    )
+    hub = make_services(tmp_path, clock)
     for name in ("alice", "bob", "root"):
         hub.accounts.create_user(name, PASSWORD, is_admin=name == "root", now=clock())
     return hub

@@ -3,7 +3,7 @@ mounted in-process, and users with tokens."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,10 +54,12 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def services(tmp_path: Path, clock: Clock) -> HubServices:
-    """Hub services over the in-memory store with a fresh signing key."""
-    config = make_config(tmp_path)
+def make_services(
+    tmp_path: Path, clock: Callable[[], datetime], **overrides: object
+) -> HubServices:
+    """Hub services over the in-memory store with a fresh signing key; ``overrides`` go
+    to :func:`make_config`."""
+    config = make_config(tmp_path, **overrides)
     return HubServices(
         config,
         InMemoryHubStore(),
@@ -65,6 +67,12 @@ def services(tmp_path: Path, clock: Clock) -> HubServices:
         PasswordHasher(config.password_cost),
         clock=clock,
     )
+
+
+@pytest.fixture
+def services(tmp_path: Path, clock: Clock) -> HubServices:
+    """Hub services over the in-memory store with a fresh signing key."""
+    return make_services(tmp_path, clock)
 
 
 @pytest.fixture

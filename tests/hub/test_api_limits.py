@@ -11,15 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from starlette.types import Message
 
 from podium.hub.app import create_app
-from podium.hub.security import PasswordHasher, TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
-from tests.hub.conftest import Account, Clock, make_account, make_config
+from tests.hub.conftest import Account, Clock, make_account, make_services
 
 LIMIT = 1024
 #: Routes that answer without credentials.
@@ -36,14 +33,7 @@ PATH_VALUE = "abcdef0123456789"
 @pytest.fixture
 def small_services(tmp_path: Path, clock: Clock) -> HubServices:
     """Hub services that accept request bodies of at most 1 KiB."""
-    config = make_config(tmp_path, max_body_bytes=LIMIT)
-    return HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=clock,
-    )
+    return make_services(tmp_path, clock, max_body_bytes=LIMIT)
 
 
 @pytest.fixture

@@ -16,17 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import schemathesis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
 from podium.hub.app import create_app
 from podium.hub.models import NAME_PATTERN
 from podium.hub.registry import PodRegistration
-from podium.hub.security import PasswordHasher, TokenSigner
-from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
-from tests.hub.conftest import PASSWORD, Clock, make_config
+from tests.hub.conftest import PASSWORD, Clock, make_services
 
 #: Seeded records that valid generated path parameters are pointed at.
 SEEDED = {"owner": "alice", "name": "census", "project": "study", "user": "bob"}
@@ -41,14 +37,8 @@ CHECKS = [
 def seeded_app() -> tuple[FastAPI, dict[str, str]]:
     """The API over a seeded in-memory hub, and Alice's bearer header."""
     # The data folder is never written: the store is in memory and the key is generated.
-    config = make_config(Path(tempfile.gettempdir()) / "podium-schemathesis")
-    services = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=Clock(),  # never moves: the token stays valid for the whole run
-    )
+    # The clock never moves: the token stays valid for the whole run.
+    services = make_services(Path(tempfile.gettempdir()) / "podium-schemathesis", Clock())
     now = services.now()
     accounts = services.accounts
     accounts.create_user("alice", PASSWORD, is_admin=False, now=now)

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 pytestmark = pytest.mark.integration
 
@@ -174,21 +172,6 @@ def test_serve_with_unreachable_database(tmp_path: Path) -> None:
     assert "cannot open the hub's database" in result.stderr
     assert "hunter2" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-
-
-@pytest.fixture
-def postgres_url(postgres_engine: sa.Engine) -> Iterator[str]:
-    """A URL on the test PostgreSQL whose ``search_path`` is a fresh schema, dropped
-    afterwards (the pattern of tests/hub/store/conftest.py)."""
-    schema = f"podium_hub_serve_{uuid.uuid4().hex[:12]}"
-    with postgres_engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_engine.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with postgres_engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def test_serve_on_postgresql(tmp_path: Path, postgres_url: str) -> None:

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from podium.hub.store import HubStore, InMemoryHubStore, NewAuditEvent, SqlHubStore
 from podium.hub.store.sql import open_sql_store
@@ -28,21 +26,6 @@ def at(seconds: float) -> datetime:
 def audit(action: str, *, pod_id: str | None = None, actor: str = "alice") -> NewAuditEvent:
     """An audit event to hand to a store method."""
     return NewAuditEvent(at=T0, actor=actor, action=action, pod_id=pod_id)
-
-
-@pytest.fixture
-def postgres_url(postgres_engine: sa.Engine) -> Iterator[str]:
-    """A URL on the test PostgreSQL whose ``search_path`` is a fresh, empty schema,
-    dropped (with everything in it) afterwards."""
-    schema = f"podium_hub_test_{uuid.uuid4().hex[:12]}"
-    with postgres_engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_engine.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with postgres_engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -457,9 +457,7 @@ def test_heartbeat_with_api_key_checks_key_owner_and_pod_at_once(
 def test_purge_removes_expired_codes_tokens_and_stale_failures_only(store: HubStore) -> None:
     """Expired device codes and refresh tokens and old unlocked failures go; the rest stay."""
     store.add_device_code(make_device("old", "AAAA-AAAA"))  # expires at(600)
-    store.add_device_code(
-        DeviceCode("new", "BBBB-BBBB", "podium-cli", at(2000), 5, created_at=T0)
-    )
+    store.add_device_code(DeviceCode("new", "BBBB-BBBB", "podium-cli", at(2000), 5, created_at=T0))
     store.add_refresh_token(RefreshToken("r-old", "alice", at(600), created_at=T0))
     store.add_refresh_token(RefreshToken("r-new", "alice", at(2000), created_at=T0))
     store.put_login_failures(LoginFailures("stale", 2, at(0)))

@@ -12,15 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from podium.data.schema import ColumnSchema, Schema, SemanticType
 from podium.hub.app import create_app
 from podium.hub.models import utcnow
-from podium.hub.security import PasswordHasher, TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
-from tests.hub.conftest import PASSWORD, make_config
+from tests.hub.conftest import PASSWORD, make_services
 
 pytestmark = pytest.mark.browser
 
@@ -45,14 +42,7 @@ def require_chromium() -> None:
 @pytest.fixture
 def live_services(tmp_path: Path) -> HubServices:
     """Hub services on the real clock with fast heartbeats; alice and bob have accounts."""
-    config = make_config(tmp_path, heartbeat_interval_s=HEARTBEAT_S, web_refresh_s=1)
-    services = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=utcnow,
-    )
+    services = make_services(tmp_path, utcnow, heartbeat_interval_s=HEARTBEAT_S, web_refresh_s=1)
     for name in ("alice", "bob"):
         services.accounts.create_user(name, PASSWORD, is_admin=False, now=services.now())
     return services

@@ -10,13 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from podium.hub.app import create_app
-from podium.hub.security import PasswordHasher, TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
-from tests.hub.conftest import PASSWORD, Clock, make_config
+from tests.hub.conftest import PASSWORD, Clock, make_services
 from tests.hub.web.conftest import add_pod, alice_csrf, sign_in
 
 
@@ -26,14 +23,7 @@ async def test_session_cookie_is_secure_behind_an_https_public_url(
 ) -> None:
     """A hub that users reach over HTTPS marks its session cookie Secure, so a plain-HTTP
     request to the same host never carries it."""
-    config = make_config(tmp_path, public_url=public_url)
-    services = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=clock,
-    )
+    services = make_services(tmp_path, clock, public_url=public_url)
     services.accounts.create_user("alice", PASSWORD, is_admin=False, now=clock())
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="https://hub.example.org") as http:

@@ -10,11 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from podium.hub.app import create_app
-from podium.hub.security import PasswordHasher, TokenSigner
+from podium.hub.security import TokenSigner
 from podium.hub.services import HubServices
-from podium.hub.store import InMemoryHubStore
 from podium.hub.web.session import COOKIE, safe_next
-from tests.hub.conftest import PASSWORD, Clock, make_config
+from tests.hub.conftest import PASSWORD, Clock, make_services
 from tests.hub.web.conftest import (
     BASE,
     ClientFactory,
@@ -59,14 +58,7 @@ async def test_login_sets_a_strict_httponly_session_cookie(
 
 async def test_login_cookie_is_secure_when_the_hub_says_so(tmp_path: Path, clock: Clock) -> None:
     """With secure_cookies the session cookie is marked Secure."""
-    config = make_config(tmp_path, secure_cookies=True)
-    services = HubServices(
-        config,
-        InMemoryHubStore(),
-        TokenSigner(Ed25519PrivateKey.generate()),
-        PasswordHasher(config.password_cost),
-        clock=clock,
-    )
+    services = make_services(tmp_path, clock, secure_cookies=True)
     services.accounts.create_user("alice", PASSWORD, is_admin=False, now=clock())
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="https://hub.test") as http:
