@@ -9,7 +9,7 @@ import hmac
 import logging
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from podium.hub.config import HubConfig
 from podium.hub.errors import ErrorCode, HubError
@@ -285,6 +285,15 @@ class AccountService:
         )
         return token
 
+    def end_web_session(self, cookie: str, now: datetime) -> None:
+        """Log out of the web UI: the session's cookie stops working now, not when it
+        expires (an invalid or expired cookie needs nothing)."""
+        try:
+            claims = self.signer.verify(cookie, token_type=WEB, now=now)
+        except HubError:
+            return
+        self.store.revoke_session(claims.token_id, datetime.fromtimestamp(claims.expires_at, UTC))
+
     # -- authenticating requests -------------------------------------------------------
 
     def authenticate_bearer(self, credential: str, now: datetime) -> Principal:
@@ -298,6 +307,8 @@ class AccountService:
     def authenticate_session(self, cookie: str, now: datetime) -> Principal:
         """The principal behind the web UI's session cookie."""
         claims = self.signer.verify(cookie, token_type=WEB, now=now)
+        if self.store.is_session_revoked(claims.token_id):
+            raise HubError(ErrorCode.INVALID_TOKEN)
         user = self.store.get_user(claims.subject)
         if user is None or user.disabled:
             raise HubError(ErrorCode.INVALID_TOKEN)

@@ -39,7 +39,33 @@ def test_migrations_ship_inside_the_package() -> None:
     assert MIGRATIONS_DIR.is_relative_to(package_dir)
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
+
+
+def test_upgrading_an_older_hub_keeps_its_data(db_url: str) -> None:
+    """A database made by revision 0001 with users and pods in it upgrades to head with
+    every record intact and the new table in place."""
+    engine = create_hub_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+        assert "hub_revoked_sessions" not in hub_tables(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO hub_users (name, password_hash, is_admin, created_at, disabled)"
+                    " VALUES ('alice', 'h', false, :t, false)"
+                ),
+                {"t": T0},
+            )
+        upgrade_to_head(engine)
+        assert current_revision(engine) == "0002"
+        assert "hub_revoked_sessions" in hub_tables(engine)
+        with engine.connect() as connection:
+            names = connection.execute(sa.text("SELECT name FROM hub_users")).scalars().all()
+        assert names == ["alice"]
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_creates_every_table_from_an_empty_database(db_url: str) -> None:

@@ -454,6 +454,18 @@ def test_heartbeat_with_api_key_checks_key_owner_and_pod_at_once(
     assert pod.last_heartbeat_at == (at(5) if accepted else None)
 
 
+def test_ended_web_sessions_are_remembered_until_they_expire(store: HubStore) -> None:
+    """A revoked session reads back as revoked; purging forgets it only once it expired."""
+    assert store.is_session_revoked("s1") is False
+    store.revoke_session("s1", at(100))
+    store.revoke_session("s1", at(100))  # twice is harmless
+    store.revoke_session("s2", at(5000))
+    assert store.is_session_revoked("s1") is True
+    assert store.purge_expired(at(1000), failures_older_than=at(0)) == 1
+    assert store.is_session_revoked("s1") is False
+    assert store.is_session_revoked("s2") is True
+
+
 def test_purge_removes_expired_codes_tokens_and_stale_failures_only(store: HubStore) -> None:
     """Expired device codes and refresh tokens and old unlocked failures go; the rest stay."""
     store.add_device_code(make_device("old", "AAAA-AAAA"))  # expires at(600)

@@ -192,6 +192,17 @@ async def test_logout_ends_the_session(alice_web: httpx.AsyncClient) -> None:
     assert (await alice_web.get("/pods")).headers["location"] == "/login"
 
 
+async def test_a_logged_out_cookie_stops_working_at_once(alice_web: httpx.AsyncClient) -> None:
+    """A copy of the session cookie taken before logging out is refused afterwards."""
+    stolen = alice_web.cookies[COOKIE]
+    assert (await alice_web.get("/pods")).status_code == 200
+    await alice_web.post("/logout", data={"csrf": await alice_csrf(alice_web)})
+    alice_web.cookies.set(COOKIE, stolen)
+    replay = await alice_web.get("/pods")
+    assert replay.status_code == 303
+    assert replay.headers["location"] == "/login"
+
+
 # -- signed out, expired and forged sessions -------------------------------------------
 
 

@@ -113,6 +113,13 @@ refresh_tokens = sa.Table(
     sa.Index("ix_hub_refresh_tokens_owner", "owner"),
 )
 
+revoked_sessions = sa.Table(
+    "hub_revoked_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(), primary_key=True),
+    _when("expires_at"),
+)
+
 device_codes = sa.Table(
     "hub_device_codes",
     metadata,

@@ -313,11 +313,22 @@ class HubStore(ABC):
     def list_project_tasks(self, project: str) -> list[ProjectTask]:
         """Approved task definitions of a project, oldest first."""
 
+    # -- web sessions ------------------------------------------------------------------
+
+    @abstractmethod
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        """Remember that a web session ended (logged out) before its cookie expires."""
+
+    @abstractmethod
+    def is_session_revoked(self, session_id: str) -> bool:
+        """Whether a web session was ended."""
+
     # -- housekeeping ------------------------------------------------------------------
 
     @abstractmethod
     def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
-        """Delete device authorizations and refresh tokens that expired before ``now``,
+        """Delete device authorizations, refresh tokens and ended web sessions that
+        expired before ``now``,
         and unlocked failed-login records last updated before ``failures_older_than``;
         how many records went. Anyone can start a device login, so without this the
         table would only grow."""

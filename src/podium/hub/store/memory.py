@@ -59,6 +59,7 @@ class InMemoryHubStore(HubStore):
         self._project_pods: dict[str, set[str]] = {}
         self._tasks: dict[tuple[str, str], ProjectTask] = {}
         self._audit: list[AuditEvent] = []
+        self._ended_sessions: dict[str, datetime] = {}
 
     # -- users -------------------------------------------------------------------------
 
@@ -406,6 +407,16 @@ class InMemoryHubStore(HubStore):
             tasks = [t for (p, _), t in self._tasks.items() if p == project]
             return sorted(tasks, key=lambda t: (t.created_at, t.task_hash))
 
+    # -- web sessions ------------------------------------------------------------------
+
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        with self._lock:
+            self._ended_sessions[session_id] = expires_at
+
+    def is_session_revoked(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._ended_sessions
+
     # -- housekeeping ------------------------------------------------------------------
 
     def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
@@ -424,7 +435,10 @@ class InMemoryHubStore(HubStore):
                 del self._refresh[token_hash]
             for username in failures:
                 del self._failures[username]
-            return len(devices) + len(tokens) + len(failures)
+            sessions = [s for s, until in self._ended_sessions.items() if until < now]
+            for session_id in sessions:
+                del self._ended_sessions[session_id]
+            return len(devices) + len(tokens) + len(failures) + len(sessions)
 
     # -- audit -------------------------------------------------------------------------
 

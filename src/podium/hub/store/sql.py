@@ -616,6 +616,20 @@ class SqlHubStore(HubStore):
         stmt = sa.select(t.project_tasks).where(c.project == project)
         return self._list(ProjectTask, stmt.order_by(c.created_at, self._ordered(c.task_hash)))
 
+    # -- web sessions ------------------------------------------------------------------
+
+    def revoke_session(self, session_id: str, expires_at: datetime) -> None:
+        with self._write() as conn:
+            self._upsert(
+                conn, t.revoked_sessions, {"session_id": session_id, "expires_at": expires_at}
+            )
+
+    def is_session_revoked(self, session_id: str) -> bool:
+        stmt = sa.select(t.revoked_sessions.c.session_id).where(
+            t.revoked_sessions.c.session_id == session_id
+        )
+        return self._first(stmt) is not None
+
     # -- housekeeping ------------------------------------------------------------------
 
     def purge_expired(self, now: datetime, *, failures_older_than: datetime) -> int:
@@ -626,6 +640,9 @@ class SqlHubStore(HubStore):
             ).rowcount
             removed += conn.execute(
                 sa.delete(t.refresh_tokens).where(t.refresh_tokens.c.expires_at < now)
+            ).rowcount
+            removed += conn.execute(
+                sa.delete(t.revoked_sessions).where(t.revoked_sessions.c.expires_at < now)
             ).rowcount
             removed += conn.execute(
                 sa.delete(t.login_failures).where(

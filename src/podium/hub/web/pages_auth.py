@@ -11,6 +11,7 @@ from podium.hub.errors import CATALOGUE, ErrorCode, HubError
 from podium.hub.web.render import render
 from podium.hub.web.route import WebRoute
 from podium.hub.web.session import (
+    COOKIE,
     CsrfUser,
     SameOrigin,
     WebUser,
@@ -85,9 +86,13 @@ def _login_error(exc: HubError) -> str:
 
 @router.post("/logout", dependencies=[SameOrigin])
 def logout(request: Request, _: CsrfUser) -> Response:
-    """End the session: the cookie is removed."""
+    """End the session: the cookie stops working on the hub and is removed."""
+    services = get_services(request)
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        services.accounts.end_web_session(cookie, services.now())
     response = RedirectResponse("/login", status_code=303)
-    clear_session(response, get_services(request))
+    clear_session(response, services)
     return response
 
 
