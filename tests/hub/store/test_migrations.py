@@ -39,7 +39,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert MIGRATIONS_DIR.is_relative_to(package_dir)
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_upgrading_an_older_hub_keeps_its_data(db_url: str) -> None:
@@ -59,7 +59,7 @@ def test_upgrading_an_older_hub_keeps_its_data(db_url: str) -> None:
                 {"t": T0},
             )
         upgrade_to_head(engine)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == head_revision()
         assert "hub_revoked_sessions" in hub_tables(engine)
         with engine.connect() as connection:
             names = connection.execute(sa.text("SELECT name FROM hub_users")).scalars().all()

@@ -7,6 +7,10 @@ Times are stored as UTC: :class:`UtcDateTime` converts aware values to UTC on th
 (SQLite keeps no offset, and UTC text sorts in time order) and hands back aware UTC
 datetimes on the way out. A pod's ``pod_id`` (``owner/name``) is stored beside its owner
 and name so grants and listings can join and sort on it.
+
+The relay's durable mailboxes (``hub_relay_*``, used by
+:mod:`podium.hub.relay.mailbox_sql`) live in the same database and metadata, so one
+migration history covers the whole hub.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "projects",
     "public_keys",
     "refresh_tokens",
+    "relay_mailboxes",
+    "relay_messages",
     "usage_limits",
     "users",
 ]
@@ -251,5 +257,43 @@ audit_events = sa.Table(
     sa.Column("detail", sa.JSON(), nullable=False),
     sa.Index("ix_hub_audit_events_pod_id", "pod_id", "event_id"),
     sa.Index("ix_hub_audit_events_actor", "actor", "event_id"),
+    sqlite_autoincrement=True,
+)
+
+#: Relay message ids: 64-bit on PostgreSQL, INTEGER (the rowid) on SQLite.
+RELAY_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+relay_mailboxes = sa.Table(
+    "hub_relay_mailboxes",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    _when("created_at"),
+    _when("last_active_at"),
+    sa.Index("ix_hub_relay_mailboxes_last_active_at", "last_active_at"),
+)
+
+relay_messages = sa.Table(
+    "hub_relay_messages",
+    metadata,
+    # AUTOINCREMENT on SQLite: ids are never reused after the newest message is deleted,
+    # so a reader's ``after_id`` cursor stays valid.
+    sa.Column("message_id", RELAY_ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column(
+        "mailbox",
+        sa.String(),
+        sa.ForeignKey(
+            "hub_relay_mailboxes.name", name="fk_hub_relay_messages_mailbox", ondelete="CASCADE"
+        ),
+        nullable=False,
+    ),
+    sa.Column("sender", sa.String(), nullable=False),
+    sa.Column("task_id", sa.String(), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("frame", sa.LargeBinary(), nullable=False),
+    _when("created_at"),
+    _when("acked_at", nullable=True),
+    sa.UniqueConstraint("mailbox", "sender", "task_id", "seq", name="uq_hub_relay_messages_dedup"),
+    sa.Index("ix_hub_relay_messages_mailbox", "mailbox", "message_id"),
+    sa.Index("ix_hub_relay_messages_acked_at", "acked_at"),
     sqlite_autoincrement=True,
 )
