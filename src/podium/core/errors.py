@@ -14,9 +14,18 @@ print it as one line. The tree::
     │   ├── DataSourceNotFoundError     a file, folder or table that is not there
     │   └── DataSourceReadError         a file or database that cannot be read or parsed
     ├── SchemaError                     exit 3
-    └── QueryError                      exit 4
-        ├── ForbiddenQueryError         not one read-only SELECT over the pod's tables
-        └── QueryExecutionError         a valid query that failed while running
+    ├── QueryError                      exit 4
+    │   ├── ForbiddenQueryError         not one read-only SELECT over the pod's tables
+    │   └── QueryExecutionError         a valid query that failed while running
+    └── CryptoError                     keys, signatures, sealed messages (podium.core.crypto)
+        ├── KeyFileError                exit 2: missing, readable by others, or exists
+        ├── InvalidKeyError             key bytes of the wrong size or unusable
+        ├── DecryptionError             a sealed or session message that does not open
+        ├── SequenceError               replayed, reordered, gap, after final, truncated
+        ├── CanonicalEncodingError      a value with no canonical encoding
+        ├── InvalidSignatureError       abort reason INVALID_SIGNATURE
+        ├── StaleRequestError           abort reason STALE_REQUEST (old or future)
+        └── ReplayedNonceError          abort reason STALE_REQUEST (nonce seen before)
 
 Errors of the hub's client live beside it, in :mod:`podium.hub.client`:
 ``HubClientError`` (exit 5, the hub refused a request) and its leaf

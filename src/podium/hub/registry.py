@@ -7,11 +7,7 @@ the registry does not leak which pods exist.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +15,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from podium.core.crypto import b64url_decode, key_id_for
+from podium.core.crypto import b64url_encode as _encode
 from podium.hub.accounts import Principal
 from podium.hub.config import HubConfig
 from podium.hub.errors import ErrorCode, HubError
@@ -30,8 +28,6 @@ __all__ = ["PodRegistration", "Registry", "decode_public_key", "key_id_for"]
 _log = logging.getLogger("podium.hub.registry")
 
 
-#: Base64url, padding allowed; the decoder alone would skip characters outside it.
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 #: Ed25519's field prime and curve constant (RFC 8032 section 5.1).
 _P = 2**255 - 19
 _D = -121665 * pow(121666, _P - 2, _P) % _P
@@ -40,12 +36,9 @@ _D = -121665 * pow(121666, _P - 2, _P) % _P
 def decode_public_key(purpose: KeyPurpose, encoded: str) -> bytes:
     """The raw 32 bytes of a base64url public key, checked to load as ``purpose``'s
     algorithm (Ed25519 for signing, X25519 for encryption)."""
-    if not _BASE64URL.fullmatch(encoded):
-        raise HubError(ErrorCode.INVALID_PUBLIC_KEY, "not base64url")
-    body = encoded.rstrip("=")
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError) as exc:
+        raw = b64url_decode(encoded)
+    except ValueError as exc:
         raise HubError(ErrorCode.INVALID_PUBLIC_KEY, "not base64url") from exc
     if len(raw) != 32:
         raise HubError(ErrorCode.INVALID_PUBLIC_KEY, f"{len(raw)} bytes, expected 32")
@@ -74,15 +67,6 @@ def _is_ed25519_point(raw: bytes) -> bool:
     if x2 == 0:
         return sign == 0
     return pow(x2, (_P - 1) // 2, _P) == 1
-
-
-def key_id_for(purpose: KeyPurpose, raw: bytes) -> str:
-    """A key's id: derived from its purpose and bytes, so it is the same everywhere."""
-    return hashlib.sha256(purpose.value.encode() + b"\0" + raw).hexdigest()[:24]
-
-
-def _encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True)
