@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 import pytest
 
+from podium.core.crypto import SessionKey, SignedRequest, SigningKeyPair
 from podium.core.errors import PodiumError
 from podium.core.messages import (
     CLOSE_REASONS,
     DELIVER_OVERHEAD,
+    MAX_REQUEST_BYTES,
     PAYLOAD_CLASSES,
     STREAMING,
     AbortReason,
@@ -560,20 +563,16 @@ def test_control_frames_are_decoded_strictly(case: str) -> None:
 # --- payloads -------------------------------------------------------------------------
 
 
-def _job_request(**changes: Any) -> JobRequest:
-    fields: dict[str, Any] = {
-        "task_id": TASK,
-        "modeller": "alice",
-        "pod": "acme.census",
-        "task": {"protocol": {"name": "results-only"}, "algorithms": [{"name": "sql", "q": 1}]},
-        "task_hash": "ab" * 32,
-        "session_key": bytes(range(32)),
-        "nonce": b"n" * 16,
-        "issued_at": 1_700_000_000.5,
-        "signature": b"s" * 64,
-    }
-    fields.update(changes)
-    return JobRequest(**fields)
+def _job_request() -> JobRequest:
+    return JobRequest.build(
+        SigningKeyPair.generate(),
+        modeller="alice",
+        pod_id="acme/census",
+        task={"protocol": {"name": "results-only"}, "algorithms": [{"name": "sql", "q": 1}]},
+        session_key=SessionKey(bytes(range(32))),
+        task_id=TASK,
+        now=datetime(2025, 1, 2, tzinfo=UTC),
+    )
 
 
 SAMPLES: dict[type[Payload], Payload] = {
@@ -641,6 +640,7 @@ def test_enum_fields_decode_to_enums() -> None:
         (MessageType.JOB_REJECT, msgpack.packb({"reason": msgpack.ExtType(1, b"")})),
         (MessageType.JOB_REQUEST, encode_payload(_job_request())[:-1]),
         (MessageType.JOB_REQUEST, encode_payload(_job_request()) + b"\x00"),
+        (MessageType.JOB_REQUEST, msgpack.packb({"task_id": TASK, "request": b"x" * 80})),
     ],
 )
 def test_decode_payload_refuses_malformed_plaintext(kind: MessageType, data: bytes) -> None:
@@ -650,60 +650,28 @@ def test_decode_payload_refuses_malformed_plaintext(kind: MessageType, data: byt
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("task_id", "signed"),
     [
-        {"task_id": "x"},
-        {"modeller": "acme.census"},
-        {"pod": "acme"},
-        {"task": [1]},
-        {"task": {"x": {1, 2}}},
-        {"task": {"x": math.inf}},
-        {"task_hash": "AB" * 32},
-        {"task_hash": "ab" * 31},
-        {"session_key": b"k" * 31},
-        {"nonce": b"n" * 15},
-        {"issued_at": -1.0},
-        {"signature": b"s" * 63},
+        ("x", _job_request().request),
+        (TASK, bytearray(_job_request().request)),
+        (TASK, _job_request().request[:-1]),
+        (TASK, b"s" * 64 + b"{}"),
+        (TASK, b""),
+        (TASK, b"s" * (MAX_REQUEST_BYTES + 1)),
     ],
 )
-def test_job_request_refuses_invalid_fields(changes: dict[str, Any]) -> None:
-    """A JobRequest with a malformed field raises MessageError."""
+def test_job_request_refuses_invalid_fields(task_id: str, signed: bytes) -> None:
+    """A JobRequest with a bad task id or a malformed signed request raises MessageError."""
     with pytest.raises(MessageError):
-        _job_request(**changes)
+        JobRequest(task_id, signed)
 
 
-def test_job_request_task_nesting_is_bounded() -> None:
-    """A task definition nested deeper than 32 levels is refused."""
-    task: dict[str, Any] = {}
-    for _ in range(40):
-        task = {"x": task}
-    with pytest.raises(MessageError):
-        _job_request(task=task)
-
-
-def test_signing_bytes_ignore_key_order_and_the_signature() -> None:
-    """Signed bytes are canonical: the task's key order and the signature do not matter."""
-    first = _job_request(task={"a": 1, "b": {"c": 2, "d": 3}})
-    second = _job_request(task={"b": {"d": 3, "c": 2}, "a": 1}, signature=b"t" * 64)
-    assert first.signing_bytes() == second.signing_bytes()
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"task_id": "f" * 32},
-        {"modeller": "bob"},
-        {"pod": "acme.other"},
-        {"task": {"protocol": {"name": "other"}}},
-        {"task_hash": "cd" * 32},
-        {"session_key": b"k" * 32},
-        {"nonce": b"m" * 16},
-        {"issued_at": 1.0},
-    ],
-)
-def test_signing_bytes_cover_every_other_field(changes: dict[str, Any]) -> None:
-    """Changing any field but the signature changes the signed bytes."""
-    assert _job_request(**changes).signing_bytes() != _job_request().signing_bytes()
+def test_job_request_wire_form_is_task_id_and_signed_request() -> None:
+    """A JobRequest travels as exactly its task id and the signed request's bytes."""
+    record = _job_request()
+    fields = msgpack.unpackb(encode_payload(record))
+    assert fields == {"task_id": TASK, "request": record.request}
+    assert SignedRequest.from_bytes(fields["request"]).modeller == "alice"
 
 
 def test_records_are_frozen() -> None:

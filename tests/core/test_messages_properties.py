@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from podium.core.crypto import (
+    InMemoryNonceRegistry,
+    InvalidSignatureError,
+    SessionKey,
+    SigningKeyPair,
+)
 from podium.core.messages import (
     PAYLOAD_CLASSES,
     AbortReason,
@@ -23,6 +30,7 @@ from podium.core.messages import (
     Deliver,
     Envelope,
     FrameError,
+    JobRequest,
     LogLevel,
     LogMessage,
     MessageType,
@@ -33,6 +41,7 @@ from podium.core.messages import (
     Subscribe,
     TaskAbort,
     TrainingMetrics,
+    VerifiedJobRequest,
     decode_client_frame,
     decode_frame,
     decode_hub_frame,
@@ -42,15 +51,17 @@ from podium.core.messages import (
     encode_frame,
     encode_payload,
     pod_mailbox,
+    task_hash_of,
     task_mailbox,
 )
+from podium.core.names import NAME_CHARS
 
 PROPERTY = settings(max_examples=200, derandomize=True, deadline=None)
 #: Fuzzing also checks that no input makes a decoder slow (a hang would fail the deadline).
 FUZZ = settings(max_examples=300, derandomize=True, deadline=timedelta(seconds=1))
 LIMIT = 1 << 16
 
-_NAME = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,62}", fullmatch=True)
+_NAME = st.from_regex(NAME_CHARS, fullmatch=True)
 _TASK_ID = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 _PARTY = _NAME | st.builds(lambda owner, pod: f"{owner}.{pod}", _NAME, _NAME)
 _META_VALUE = (
@@ -279,3 +290,64 @@ def test_random_payloads_only_ever_give_payload_errors(kind: MessageType, data: 
     except PayloadError:
         return
     assert isinstance(record, PAYLOAD_CLASSES[kind])
+
+
+_NOW = datetime(2025, 1, 2, tzinfo=UTC)
+_KEYS = SigningKeyPair.generate()
+#: Task definitions as canonical JSON allows them: no floats, no bytes.
+_TASKS = st.dictionaries(
+    st.text(max_size=20),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=50),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=20,
+    ),
+    max_size=6,
+)
+
+
+def _job(task: dict[str, Any], task_id: str) -> JobRequest:
+    return JobRequest.build(
+        _KEYS,
+        modeller="alice",
+        pod_id="acme/census",
+        task=task,
+        session_key=SessionKey(bytes(32)),
+        task_id=task_id,
+        now=_NOW,
+    )
+
+
+def _receive(payload: bytes) -> VerifiedJobRequest:
+    """What the pod does: decode the plaintext, then verify the signed request."""
+    received = decode_payload(MessageType.JOB_REQUEST, payload)
+    assert isinstance(received, JobRequest)
+    return received.verify(
+        public=_KEYS.public_bytes,
+        pod_id="acme/census",
+        now=_NOW,
+        nonces=InMemoryNonceRegistry(),
+    )
+
+
+@PROPERTY
+@given(_TASKS, _TASK_ID)
+def test_job_requests_carry_any_task_to_the_pod(task: dict[str, Any], task_id: str) -> None:
+    """Any canonical task survives framing and verification, with its hash and task id."""
+    verified = _receive(encode_payload(_job(task, task_id)))
+    assert (verified.task, verified.task_id) == (task, task_id)
+    assert verified.task_hash == task_hash_of(task)
+
+
+_SIGNED = _job({"protocol": "results-only", "q": "SELECT 1", "n": [1, 2]}, "a" * 32)
+
+
+@PROPERTY
+@given(st.integers(min_value=0, max_value=len(_SIGNED.request) - 1), st.integers(1, 255))
+def test_flipping_any_byte_of_a_job_request_is_refused(index: int, mask: int) -> None:
+    """A job request with any one byte changed is refused: malformed, or a bad signature."""
+    data = bytearray(_SIGNED.request)
+    data[index] ^= mask
+    payload = encode_payload(_SIGNED).replace(_SIGNED.request, bytes(data))
+    with pytest.raises((PayloadError, InvalidSignatureError)):
+        _receive(payload)

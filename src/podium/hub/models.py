@@ -1,17 +1,19 @@
 """The hub's records: plain frozen dataclasses that every store returns.
 
-Names follow one rule: a user name or pod name is lower-case letters, digits, ``-`` and
-``_``, 1 to 63 characters, starting with a letter or digit; a pod's identifier is
-``owner/name``. Times are timezone-aware UTC datetimes.
+Names follow one rule (:mod:`podium.core.names`, re-exported here as ``NAME_PATTERN`` and
+``is_valid_name``): lower-case letters, digits, ``-`` and ``_``, 1 to 63 characters,
+starting with a letter or digit; a pod's identifier is ``owner/name``. Times are
+timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from podium.core.names import NAME_PATTERN, is_valid_name
 
 __all__ = [
     "NAME_PATTERN",
@@ -32,15 +34,6 @@ __all__ = [
     "is_valid_name",
     "utcnow",
 ]
-
-#: User, pod and project names: safe in URLs, file names and SQL identifiers alike.
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_NAME_RE = re.compile(NAME_PATTERN)
-
-
-def is_valid_name(name: str) -> bool:
-    """Whether ``name`` is a valid user, pod or project name."""
-    return bool(_NAME_RE.fullmatch(name))
 
 
 def utcnow() -> datetime:

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -57,17 +58,21 @@ def canonical_bytes(obj: object) -> bytes:
     """The one encoding of a JSON-like value that signatures are computed over: UTF-8 JSON
     with keys sorted by code point and no whitespace.
 
-    Allowed: ``dict`` with ``str`` keys, ``list``/``tuple``, ``str``, ``int``, ``bool`` and
-    ``None``. Floats are refused (their text form is not portable), and so are bytes
-    (encode them with :func:`b64url_encode`), non-string keys and strings that are not
-    valid Unicode.
+    Allowed: ``dict`` with ``str`` keys, ``list``/``tuple``, ``str``, ``int``, finite
+    ``float``, ``bool`` and ``None``. A float is written as Python's shortest repr that
+    reads back to the same IEEE 754 double (``0.1`` stays ``0.1``, ``1.0`` stays ``1.0``
+    and differs from ``1``), which is the same on every platform Podium runs on. NaN and
+    infinities are refused, and so are bytes (encode them with :func:`b64url_encode`),
+    non-string keys and strings that are not valid Unicode.
 
     Raises:
         CanonicalEncodingError: ``obj`` holds a value with no canonical encoding.
     """
     _check(obj, "$", 0)
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalEncodingError(f"a string is not valid Unicode: {exc.reason}") from exc
@@ -79,6 +84,10 @@ def _check(obj: object, path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise CanonicalEncodingError(f"{path}: nested deeper than {MAX_DEPTH} levels")
     if obj is None or isinstance(obj, str | bool | int):
+        return
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise CanonicalEncodingError(f"{path}: {obj!r} has no canonical encoding")
         return
     if isinstance(obj, Mapping):
         for key, value in obj.items():
@@ -100,8 +109,6 @@ def _check(obj: object, path: str, depth: int) -> None:
 def _hint(obj: object) -> str:
     if isinstance(obj, bytes | bytearray):
         return "encode bytes with b64url_encode"
-    if isinstance(obj, float):
-        return "use an int (for example a count of milliseconds)"
     return "use str, int, bool, None, a list or a dict"
 
 
@@ -109,14 +116,14 @@ def parse_canonical(data: bytes) -> Any:
     """The value whose canonical encoding is exactly ``data``.
 
     Raises:
-        CanonicalEncodingError: ``data`` is not JSON, holds floats or duplicate keys, or is
-            JSON but not in canonical form (whitespace, key order, escapes).
+        CanonicalEncodingError: ``data`` is not JSON, holds NaN, infinities or duplicate
+            keys, or is JSON but not in canonical form (whitespace, key order, escapes,
+            a float not in its shortest form).
     """
     try:
         value = json.loads(
             data.decode("utf-8"),
-            parse_float=_refuse_float,
-            parse_constant=_refuse_float,
+            parse_constant=_refuse_constant,
             object_pairs_hook=_unique_keys,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -126,8 +133,8 @@ def parse_canonical(data: bytes) -> Any:
     return value
 
 
-def _refuse_float(text: str) -> NoReturn:
-    raise ValueError(f"a float ({text}) has no canonical encoding")
+def _refuse_constant(text: str) -> NoReturn:
+    raise ValueError(f"{text} has no canonical encoding")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ around a sealed body (which it cannot). Frames are msgpack maps, encoded by
 (clients), which raise :class:`FrameError` with the WebSocket :class:`CloseCode` to answer.
 Inside a body, after opening it, each :class:`MessageType` has a payload record
 (:data:`PAYLOAD_CLASSES`; :func:`encode_payload`, :func:`decode_payload`).
+:class:`JobRequest` carries a :class:`podium.core.crypto.SignedRequest` (build it with
+:meth:`JobRequest.build`, check it with :meth:`JobRequest.verify`).
 
 Mailboxes are ``pod/<owner>/<pod>`` and ``task/<task_id>/<party>`` (see :mod:`._names`).
 """
@@ -37,6 +39,12 @@ from podium.core.messages._frames import (
     encode_control,
     encode_deliver,
     encode_frame,
+)
+from podium.core.messages._job_request import (
+    MAX_REQUEST_BYTES,
+    VerifiedJobRequest,
+    pod_id_of,
+    task_hash_of,
 )
 from podium.core.messages._names import (
     PodMailbox,
@@ -82,6 +90,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "DELIVER_OVERHEAD",
     "FORMAT_VERSION",
+    "MAX_REQUEST_BYTES",
     "PAYLOAD_CLASSES",
     "STREAMING",
     "AbortReason",
@@ -115,6 +124,7 @@ __all__ = [
     "TaskMailbox",
     "TrainingComplete",
     "TrainingMetrics",
+    "VerifiedJobRequest",
     "decode_client_frame",
     "decode_frame",
     "decode_hub_frame",
@@ -127,8 +137,10 @@ __all__ = [
     "is_valid_task_id",
     "new_task_id",
     "parse_mailbox",
+    "pod_id_of",
     "pod_mailbox",
     "pod_party",
+    "task_hash_of",
     "task_mailbox",
     "user_party",
 ]

@@ -1,8 +1,7 @@
 """Task ids, party names and mailbox names.
 
-* A **name** (user, owner, pod) follows the hub's rule (``podium.hub.models.NAME_PATTERN``,
-  repeated here because ``core`` does not import ``hub``): 1 to 63 characters of
-  ``a-z 0-9 _ -``, starting with a letter or digit.
+* A **name** (user, owner, pod) follows the one name rule of :mod:`podium.core.names`
+  (the hub's too): 1 to 63 characters of ``a-z 0-9 _ -``, starting with a letter or digit.
 * A **task id** is 32 lowercase hex digits (a UUID4 without dashes; :func:`new_task_id`).
 * A **party** is who sends or receives within a task: a user by name (``alice``) or a pod as
   ``<owner>.<pod>`` (``acme.census``). Names have no dots, so the two never collide.
@@ -17,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from podium.core.messages._errors import MessageError
+from podium.core.names import NAME_CHARS, is_valid_name
 
 __all__ = [
     "PodMailbox",
@@ -31,8 +31,7 @@ __all__ = [
     "user_party",
 ]
 
-_NAME = r"[a-z0-9][a-z0-9_-]{0,62}"
-_NAME_RE = re.compile(_NAME)
+_NAME = NAME_CHARS
 _TASK_ID_RE = re.compile(r"[0-9a-f]{32}")
 _PARTY_RE = re.compile(rf"{_NAME}(?:\.{_NAME})?")
 _MAILBOX_RE = re.compile(
@@ -79,7 +78,7 @@ def is_valid_party(value: object) -> bool:
 
 
 def _check_name(value: object, what: str) -> str:
-    if type(value) is not str or _NAME_RE.fullmatch(value) is None:
+    if not is_valid_name(value):
         raise MessageError(
             f"{what} {value!r} is not a valid name: use 1 to 63 characters of a-z, 0-9, "
             "'_' and '-', starting with a letter or digit"

@@ -5,6 +5,8 @@ msgpack map of its field names (:func:`encode_payload`, :func:`decode_payload`),
 as strictly as a frame. Two kinds are special: :class:`Opaque` is the bytes themselves
 (weights, results, shares: their own formats, such as safetensors or Arrow, decide the
 layout) and :class:`Signal` is an empty map (a message whose type says everything).
+:class:`JobRequest` (in :mod:`._job_request`) carries a signed request from
+:mod:`podium.core.crypto`.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
+from podium.core.messages._base import Payload
 from podium.core.messages._errors import MessageError, PayloadError
-from podium.core.messages._names import is_valid_party, is_valid_task_id
+from podium.core.messages._job_request import JobRequest
 from podium.core.messages._types import AbortReason, BatchesCompleteKind, LogLevel, MessageType
 from podium.core.messages._values import (
     INT64_MAX,
-    Json,
     check_bytes,
     check_float,
     check_int,
-    check_json,
     check_str,
 )
 from podium.core.messages._wire import Limits, Malformed, pack, require_keys, unpack
@@ -54,8 +55,6 @@ STREAMING = -1
 MAX_TEXT = 4096
 MAX_LOG_TEXT = 65536
 MAX_METRICS = 1024
-_JOB_REQUEST_DOMAIN = "podium/job-request/1"
-_HEX = frozenset("0123456789abcdef")
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -66,12 +65,6 @@ def _enum(cls: type[_E], value: object, what: str) -> _E:
     if type(value) is str and value in cls.__members__:
         return cls(value)
     raise MessageError(f"{what} must be one of {', '.join(cls)}")
-
-
-class Payload:
-    """Base of every payload record."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,77 +80,6 @@ class Opaque(Payload):
 
     def __post_init__(self) -> None:
         check_bytes(self.data, "data")
-
-
-def _canonical(value: Json) -> Json:
-    if isinstance(value, dict):
-        return {key: _canonical(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    return value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobRequest(Payload):
-    """A modeller's signed request to run a task on a pod (sealed to the pod's key).
-
-    Attributes:
-        task_id: The new task's id (the envelope's ``task_id``).
-        modeller: The requesting user (its party name).
-        pod: The pod asked, as ``<owner>.<pod>``.
-        task: The task definition (JSON-like; a normalised copy is kept, do not mutate it).
-        task_hash: SHA-256 of the canonical task definition, 64 lowercase hex digits; the
-            pod recomputes it.
-        session_key: This pod's 32-byte session key for the task's later messages.
-        nonce: 16 to 64 random bytes; the pod refuses a nonce it has seen.
-        issued_at: When the request was signed, in Unix seconds (stale after 5 minutes).
-        signature: The modeller's Ed25519 signature (64 bytes) of :meth:`signing_bytes`.
-    """
-
-    task_id: str
-    modeller: str
-    pod: str
-    task: dict[str, Json]
-    task_hash: str
-    session_key: bytes
-    nonce: bytes
-    issued_at: float
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        if not is_valid_task_id(self.task_id):
-            raise MessageError("task_id must be 32 lowercase hex digits")
-        if not is_valid_party(self.modeller) or "." in self.modeller:
-            raise MessageError("modeller must be a user name")
-        if not is_valid_party(self.pod) or "." not in self.pod:
-            raise MessageError("pod must be '<owner>.<pod>'")
-        if not isinstance(self.task, Mapping):
-            raise MessageError("task must be a mapping")
-        object.__setattr__(self, "task", check_json(self.task, "task"))
-        check_str(self.task_hash, "task_hash", max_chars=64)
-        if len(self.task_hash) != 64 or not _HEX.issuperset(self.task_hash):
-            raise MessageError("task_hash must be 64 lowercase hex digits (SHA-256)")
-        check_bytes(self.session_key, "session_key", min_len=32, max_len=32)
-        check_bytes(self.nonce, "nonce", min_len=16, max_len=64)
-        object.__setattr__(self, "issued_at", check_float(self.issued_at, "issued_at", low=0))
-        check_bytes(self.signature, "signature", min_len=64, max_len=64)
-
-    def signing_bytes(self) -> bytes:
-        """The canonical bytes the modeller signs: every field but the signature, the
-        task with its keys sorted, under a domain tag, as one msgpack array."""
-        return pack(
-            [
-                _JOB_REQUEST_DOMAIN,
-                self.task_id,
-                self.modeller,
-                self.pod,
-                _canonical(self.task),
-                self.task_hash,
-                self.session_key,
-                self.nonce,
-                self.issued_at,
-            ]
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +216,7 @@ _LIMITS = Limits(
 
 
 def _field_names(cls: type[Payload]) -> frozenset[str]:
-    return frozenset(item.name for item in dataclasses.fields(cast(Any, cls)))
+    return frozenset(item.name for item in dataclasses.fields(cast(Any, cls)) if item.init)
 
 
 _KEYS = {cls: _field_names(cls) for cls in set(PAYLOAD_CLASSES.values())}
