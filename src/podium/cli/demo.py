@@ -114,13 +114,18 @@ def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
 async def running_hub(config: HubConfig) -> AsyncIterator[str]:
     """A hub serving on a free loopback port until the block ends; yields its URL."""
     from podium.hub.app import create_app
-    from podium.hub.server import bind_socket, open_services
+    from podium.hub.server import bind_socket, open_services, ws_max_size
 
     sock = bind_socket("127.0.0.1", 0)
     port = int(sock.getsockname()[1])
     with open_services(config) as services:
         server = uvicorn.Server(
-            uvicorn.Config(create_app(services), log_level="warning", access_log=False)
+            uvicorn.Config(
+                create_app(services),
+                log_level="warning",
+                access_log=False,
+                ws_max_size=ws_max_size(config),
+            )
         )
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:

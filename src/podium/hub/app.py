@@ -1,4 +1,5 @@
-"""The hub's ASGI app: REST API under ``/api/v1``, the web UI at ``/``.
+"""The hub's ASGI app: REST API under ``/api/v1``, the web UI at ``/``, the relay's
+WebSocket at ``/relay`` (with its housekeeping running while the app is served).
 
 :func:`create_app` takes ready services (no I/O here), so tests mount the app in-process
 with an in-memory store, and ``podium hub serve`` builds it over the SQL store.
@@ -6,7 +7,10 @@ with an in-memory store, and ``podium hub serve`` builds it over the SQL store.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +23,8 @@ from podium._version import __version__
 from podium.hub.api import access, auth, keys, pods, users
 from podium.hub.api.fastpath import HeartbeatFastPath
 from podium.hub.errors import ErrorCode, HubError, problem
+from podium.hub.relay.endpoint import RELAY_PATH, relay_endpoint
+from podium.hub.relay.state import run_housekeeping
 from podium.hub.schemas import Health, Problem
 from podium.hub.services import HubServices
 
@@ -165,9 +171,23 @@ def _document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents this hook
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the relay's housekeeping while the app is served."""
+    services: HubServices = app.state.services
+    housekeeping = asyncio.create_task(run_housekeeping(services.relay))
+    try:
+        yield
+    finally:
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+
+
 def create_app(services: HubServices, *, web: bool = True) -> FastAPI:
     """The hub app over ready ``services``; ``web=False`` leaves out the web UI."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="Podium hub",
         version=__version__,
         summary="Users, pods, public keys and access for a Podium federation.",
@@ -187,6 +207,7 @@ def create_app(services: HubServices, *, web: bool = True) -> FastAPI:
 
     for module in (auth, users, keys, pods, access):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.add_api_websocket_route(RELAY_PATH, relay_endpoint, name="relay")
     if web:
         from podium.hub.web import build_web  # noqa: PLC0415 - Jinja2 only when serving pages
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["HubConfig", "LoginPolicy", "PasswordCost"]
+from podium.core.messages import DEFAULT_MAX_FRAME_BYTES
+
+__all__ = ["HubConfig", "LoginPolicy", "PasswordCost", "RelaySettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,30 @@ class PasswordCost:
 
 
 @dataclass(frozen=True, slots=True)
+class RelaySettings:
+    """Limits and housekeeping of the relay (``/relay``).
+
+    ``max_frame_bytes`` is the largest frame a client may send (uvicorn's own WebSocket
+    limit, 16 MiB by default, must stay above it). ``window`` is how many deliveries a
+    connection may hold unacknowledged before the hub stops reading more for it;
+    ``send_queue`` bounds the frames waiting to be written to one connection.
+    ``max_subscriptions`` bounds the mailboxes one connection reads.
+    Every ``housekeeping_interval_s`` the hub deletes task mailboxes idle for
+    ``task_mailbox_idle_s`` and forgets acknowledged messages older than
+    ``ack_retention_s`` (the window in which a retried send is still recognised).
+    """
+
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    window: int = 64
+    send_queue: int = 16
+    max_subscriptions: int = 256
+    task_mailbox_idle_s: float = 7 * 24 * 3600.0
+    ack_retention_s: float = 24 * 3600.0
+    housekeeping_interval_s: float = 300.0
+    close_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     """Everything a hub needs to run.
 
@@ -43,6 +69,7 @@ class HubConfig:
     (for device-login links); by default it is taken from each request.
     ``secure_cookies`` marks the web session cookie Secure (set it behind TLS);
     ``web_refresh_s`` is how often the web UI's My Pods page reloads itself.
+    ``relay`` holds the relay's limits (:class:`RelaySettings`).
     """
 
     data_dir: Path
@@ -60,6 +87,7 @@ class HubConfig:
     password_cost: PasswordCost = field(default_factory=PasswordCost)
     secure_cookies: bool = False
     web_refresh_s: int = 5
+    relay: RelaySettings = field(default_factory=RelaySettings)
 
     @property
     def database_url(self) -> str:

@@ -107,6 +107,12 @@ def open_services(config: HubConfig) -> Iterator[HubServices]:
         services.close()
 
 
+def ws_max_size(config: HubConfig) -> int:
+    """uvicorn's WebSocket message limit: above the relay's own frame limit, so an
+    oversized frame is refused by the relay with its close code 4413, not by uvicorn."""
+    return max(16 * 1024 * 1024, 2 * config.relay.max_frame_bytes)
+
+
 def serve(
     config: HubConfig,
     host: str = "127.0.0.1",
@@ -130,6 +136,7 @@ def serve(
                 log_level="warning",
                 access_log=access_log,
                 server_header=False,
+                ws_max_size=ws_max_size(config),
             )
             server = _Server(
                 settings, lambda: announce(f"Hub listening on {listening_url(host, bound_port)}")

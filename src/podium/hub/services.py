@@ -11,6 +11,9 @@ from podium.hub.accounts import AccountService
 from podium.hub.config import HubConfig
 from podium.hub.models import utcnow
 from podium.hub.registry import Registry
+from podium.hub.relay.mailbox import InMemoryMailboxStore, MailboxStore
+from podium.hub.relay.notify import InProcessNotifier, MailboxNotifier
+from podium.hub.relay.state import RelayState
 from podium.hub.security import (
     PasswordHasher,
     TokenSigner,
@@ -25,33 +28,49 @@ __all__ = ["HubServices"]
 
 @dataclass(slots=True)
 class HubServices:
-    """Store, accounts, registry and access manager over one store and one clock."""
+    """Store, accounts, registry and access manager over one store and one clock, and the
+    relay's state over its mailbox store (in memory unless given; :meth:`open` puts it on
+    the hub's database) and notifier (this process only unless given)."""
 
     config: HubConfig
     store: HubStore
     signer: TokenSigner
     passwords: PasswordHasher
     clock: Callable[[], datetime] = utcnow
+    mailboxes: MailboxStore = field(default_factory=InMemoryMailboxStore)
+    notifier: MailboxNotifier = field(default_factory=InProcessNotifier)
     accounts: AccountService = field(init=False)
     registry: Registry = field(init=False)
     access: AccessManager = field(init=False)
+    relay: RelayState = field(init=False)
 
     def __post_init__(self) -> None:
         self.accounts = AccountService(self.store, self.config, self.passwords, self.signer)
         self.registry = Registry(self.store, self.config)
         self.access = AccessManager(self.store, self.registry)
+        self.relay = RelayState(
+            self.mailboxes, self.config.relay, self.clock, notifier=self.notifier
+        )
 
     @classmethod
     def open(cls, config: HubConfig) -> HubServices:
         """Open the configured store (migrating it to the latest schema), the blob folder
         and the signing key (created on first start)."""
-        from podium.hub.store.sql import open_sql_store  # noqa: PLC0415 - SQLAlchemy only here
+        # SQLAlchemy only here
+        from podium.hub.relay.mailbox_sql import SqlMailboxStore  # noqa: PLC0415
+        from podium.hub.store.sql import open_sql_store  # noqa: PLC0415
 
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.blob_dir.mkdir(parents=True, exist_ok=True)
         signer = TokenSigner(load_or_create_signing_key(config.signing_key_path))
         store = open_sql_store(config.database_url)
-        return cls(config, store, signer, PasswordHasher(config.password_cost))
+        return cls(
+            config,
+            store,
+            signer,
+            PasswordHasher(config.password_cost),
+            mailboxes=SqlMailboxStore(store.engine),
+        )
 
     def heartbeat_fast(self, credential: str, owner: str, name: str) -> bool:
         """A pod's heartbeat in one statement, when ``credential`` is an API key that is
@@ -83,5 +102,5 @@ class HubServices:
         return self.clock()
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store (the SQL mailbox store shares its engine)."""
         self.store.close()
