@@ -1,79 +1,28 @@
 """The relay harnesses the transport contract suite runs over.
 
-A harness gives transports for named users and the fault knobs the suite needs. Each
-entry of :data:`HARNESSES` becomes one parameter of the ``harness`` fixture; a real hub
-harness (uvicorn over ``create_app``, users and API keys from ``services.accounts``, a
-cutting proxy for :meth:`RelayHarness.drop`) slots in as one more entry.
+A harness (:class:`~tests.transport.harness.RelayHarness`) gives transports for named
+users and the fault knobs the suite needs. Each entry of :data:`HARNESSES` becomes one
+parameter of the ``harness`` fixture: the in-memory relay, real WebSockets in front of it,
+and the real hub (:mod:`tests.transport.real_hub`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from podium.transport import (
-    Backoff,
-    ConnectionOptions,
-    InProcessRelay,
-    Transport,
-    WebSocketTransport,
-)
+from podium.transport import InProcessRelay, Transport, WebSocketTransport
 from podium.transport._link import LinkClosed
+from tests.transport.harness import WAIT_S, RelayHarness, eventually, fast_options
+from tests.transport.real_hub import real_hub
 
-#: Every wait in these tests is bounded by this many seconds.
-WAIT_S = 5.0
-
-
-def fast_options(*, seed: int = 7, **overrides: object) -> ConnectionOptions:
-    """Connection options with quick, seeded reconnects."""
-    backoff = Backoff(initial=0.001, maximum=0.02, rng=random.Random(seed))
-    return ConnectionOptions(backoff=backoff, **overrides)  # type: ignore[arg-type]
-
-
-async def eventually(check: Callable[[], bool], *, timeout: float = WAIT_S) -> None:
-    """Wait until ``check()`` holds (fails the test after ``timeout`` seconds)."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.002)
-
-
-class RelayHarness(ABC):
-    """A relay to test against, with users and fault injection."""
-
-    @abstractmethod
-    def transport(self, user: str) -> Transport:
-        """A transport with a valid credential for ``user`` (created on first use)."""
-
-    @abstractmethod
-    def bad_transport(self) -> Transport:
-        """A transport whose credential the hub does not know."""
-
-    @abstractmethod
-    def drop(self, user: str) -> None:
-        """Cut ``user``'s live connections as a lost network would."""
-
-    @abstractmethod
-    def connections(self, user: str) -> int:
-        """How many connections of ``user`` the hub holds."""
-
-    @abstractmethod
-    def stored(self, mailbox: str) -> int:
-        """How many messages the hub ever stored in ``mailbox``."""
-
-    @abstractmethod
-    def pending(self, mailbox: str) -> int:
-        """How many messages of ``mailbox`` are not acknowledged."""
-
-    @abstractmethod
-    def lose_receipts(self, lose: bool) -> None:
-        """Store messages but send no receipts while ``lose`` is true."""
+__all__ = ["HARNESSES", "WAIT_S", "RelayHarness", "eventually", "fast_options"]
 
 
 class InProcessHarness(RelayHarness):
@@ -157,12 +106,12 @@ class WebSocketBridgeHarness(InProcessHarness):
 
 
 @asynccontextmanager
-async def in_process() -> AsyncIterator[RelayHarness]:
+async def in_process(_: Path) -> AsyncIterator[RelayHarness]:
     yield InProcessHarness()
 
 
 @asynccontextmanager
-async def websocket_bridge() -> AsyncIterator[RelayHarness]:
+async def websocket_bridge(_: Path) -> AsyncIterator[RelayHarness]:
     holder: list[WebSocketBridgeHarness] = []
 
     async def handler(socket: ServerConnection) -> None:
@@ -173,15 +122,17 @@ async def websocket_bridge() -> AsyncIterator[RelayHarness]:
         yield holder[0]
 
 
-#: name -> a context manager that builds the harness (and tears it down).
-HARNESSES: dict[str, Callable[[], AbstractAsyncContextManager[RelayHarness]]] = {
+#: name -> a context manager that builds the harness in a scratch folder (and tears it
+#: down).
+HARNESSES: dict[str, Callable[[Path], AbstractAsyncContextManager[RelayHarness]]] = {
     "in-process": in_process,
     "websocket-bridge": websocket_bridge,
+    "real-hub": real_hub,
 }
 
 
 @pytest.fixture(params=sorted(HARNESSES))
-async def harness(request: pytest.FixtureRequest) -> AsyncIterator[RelayHarness]:
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RelayHarness]:
     """Each relay the contract suite runs against."""
-    async with HARNESSES[request.param]() as built:
+    async with HARNESSES[request.param](tmp_path) as built:
         yield built

@@ -1,4 +1,9 @@
-"""The transport contract, run against every relay harness in conftest.HARNESSES."""
+"""The transport contract, run against every relay harness in conftest.HARNESSES.
+
+Task mailboxes take messages only between a task's participants, so each case that uses
+them first opens the task: a ``JOB_REQUEST`` from the modeller (alice) to the pod's
+mailbox (bob's census pod), as a real modeller does (:func:`open_task`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import pytest
 
 from podium.core.messages import Envelope, MessageType, pod_mailbox, task_mailbox
 from podium.transport import Connection, RelayClosedError, RelayRefusedError, Transport
-from tests.transport.conftest import WAIT_S, RelayHarness, eventually, fast_options
+from tests.transport.harness import WAIT_S, RelayHarness, eventually, fast_options
 
 TASK = "0123456789abcdef0123456789abcdef"
 POD_INBOX = pod_mailbox("bob", "census")
@@ -28,6 +33,33 @@ def message(seq: int, *, to: str = BOB_TASK_INBOX, sender: str = "alice") -> Env
         meta={"n": seq},
         body=f"body {seq}".encode(),
     )
+
+
+def job_request(*, sender: str = "alice", task_id: str = TASK) -> Envelope:
+    """The job request that opens ``task_id`` between ``sender`` and bob's census pod."""
+    return Envelope(
+        type=MessageType.JOB_REQUEST,
+        task_id=task_id,
+        sender=sender,
+        recipient=POD_INBOX,
+        seq=0,
+        sent_at=time.time(),
+        body=b"sealed request",
+    )
+
+
+async def open_task(connection: Connection) -> None:
+    """Make alice and bob.census participants of TASK (alice's connection sends)."""
+    await connection.send(job_request())
+
+
+def needs_lost_receipts(harness: RelayHarness) -> None:
+    """Skip on a harness that cannot withhold receipts (the case runs on the others)."""
+    if not harness.can_lose_receipts:
+        pytest.skip(
+            "a real hub cannot be made to lose receipts; this case runs on the in-process "
+            "and websocket-bridge harnesses"
+        )
 
 
 async def receive(connection: Connection) -> Envelope:
@@ -75,6 +107,7 @@ async def test_order_per_sender(harness: RelayHarness) -> None:
             harness.transport("bob").connect([BOB_TASK_INBOX], options=fast_options()) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             for seq in range(10):
                 await me.send(message(seq))
             seqs = [(await receive(pod)).seq for _ in range(10)]
@@ -91,6 +124,7 @@ async def test_redelivery_after_drop_reaches_the_application_once(
             harness.transport("bob").connect([BOB_TASK_INBOX], options=options) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             for seq in range(3):
                 await me.send(message(seq))
             first = [await receive(pod) for _ in range(3)]  # taken, not acknowledged
@@ -108,11 +142,13 @@ async def test_redelivery_after_drop_reaches_the_application_once(
 
 async def test_unreceipted_send_is_resent_and_stored_once(harness: RelayHarness) -> None:
     """A send whose receipt was lost completes after a reconnect; the hub stores it once."""
+    needs_lost_receipts(harness)
     async with asyncio.timeout(WAIT_S):
         async with (
             harness.transport("bob").connect([BOB_TASK_INBOX], options=fast_options()) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             harness.lose_receipts(True)
             sending = asyncio.create_task(me.send(message(0)))
             await eventually(lambda: harness.stored(BOB_TASK_INBOX) == 1)
@@ -140,6 +176,7 @@ async def test_sending_as_someone_else_is_refused(harness: RelayHarness) -> None
         async with harness.transport("alice").connect(
             [ALICE_TASK_INBOX], options=fast_options()
         ) as me:
+            await open_task(me)
             with pytest.raises(RelayRefusedError) as caught:
                 await me.send(message(0, sender="bob"))
             await me.send(message(0))
@@ -162,6 +199,7 @@ async def test_unacked_message_is_redelivered_to_a_new_connection(
         async with harness.transport("alice").connect(
             [ALICE_TASK_INBOX], options=fast_options()
         ) as me:
+            await open_task(me)
             await me.send(message(0))
         async with harness.transport("bob").connect([BOB_TASK_INBOX]) as first:
             taken = await receive(first)
@@ -184,6 +222,7 @@ async def test_two_hundred_messages_arrive_in_order(harness: RelayHarness) -> No
             ) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             await asyncio.gather(*(me.send(message(seq)) for seq in range(count)))
             seqs = [(await receive(pod)).seq for _ in range(count)]
             await eventually(lambda: harness.pending(BOB_TASK_INBOX) == 0)
@@ -198,6 +237,7 @@ async def test_async_for_ends_when_the_connection_is_closed(harness: RelayHarnes
         async with harness.transport("alice").connect(
             [ALICE_TASK_INBOX], options=fast_options()
         ) as me:
+            await open_task(me)
             await me.send(message(0))
             await me.send(message(1))
         async with harness.transport("bob").connect(
@@ -222,6 +262,7 @@ async def test_ack_lost_in_a_drop_does_not_deliver_again(harness: RelayHarness) 
             harness.transport("bob").connect([BOB_TASK_INBOX], options=fast_options()) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             for seq in range(3):
                 await me.send(message(seq))
             taken = [await receive(pod) for _ in range(3)]
@@ -243,6 +284,7 @@ async def test_redelivery_of_a_message_not_yet_acked_is_not_acked_for_the_app(
             harness.transport("bob").connect([BOB_TASK_INBOX], options=fast_options()) as pod,
             harness.transport("alice").connect([ALICE_TASK_INBOX], options=fast_options()) as me,
         ):
+            await open_task(me)
             await me.send(message(0))
             held = await receive(pod)
             harness.drop("bob")
@@ -251,3 +293,48 @@ async def test_redelivery_of_a_message_not_yet_acked_is_not_acked_for_the_app(
             assert harness.pending(BOB_TASK_INBOX) == 1
             await pod.ack(held)
             await eventually(lambda: harness.pending(BOB_TASK_INBOX) == 0)
+
+
+async def test_a_non_participant_cannot_write_to_a_task_mailbox(harness: RelayHarness) -> None:
+    """A message to a task mailbox from someone outside the task is refused with 4403."""
+    async with asyncio.timeout(WAIT_S):
+        async with harness.transport("alice").connect([ALICE_TASK_INBOX]) as me:
+            await open_task(me)
+        async with harness.transport("carol").connect(
+            [task_mailbox(TASK, "carol")], options=fast_options()
+        ) as carol:
+            with pytest.raises(RelayRefusedError) as caught:
+                await carol.send(message(0, sender="carol"))
+    assert caught.value.code == 4403
+    assert caught.value.recipient == BOB_TASK_INBOX
+    assert harness.stored(BOB_TASK_INBOX) == 0
+
+
+async def test_a_task_mailbox_refuses_messages_before_the_job_request(
+    harness: RelayHarness,
+) -> None:
+    """Until a job request opens the task, its mailboxes take no messages."""
+    async with asyncio.timeout(WAIT_S):
+        async with harness.transport("alice").connect(
+            [ALICE_TASK_INBOX], options=fast_options()
+        ) as me:
+            with pytest.raises(RelayRefusedError) as caught:
+                await me.send(message(0))
+            await open_task(me)
+            await me.send(message(0))
+    assert caught.value.code == 4403
+    assert harness.stored(BOB_TASK_INBOX) == 1
+
+
+async def test_a_task_belongs_to_its_first_requester(harness: RelayHarness) -> None:
+    """A job request for a task id another modeller opened is refused with 4403."""
+    async with asyncio.timeout(WAIT_S):
+        async with harness.transport("alice").connect([ALICE_TASK_INBOX]) as me:
+            await open_task(me)
+        async with harness.transport("carol").connect(
+            [task_mailbox(TASK, "carol")], options=fast_options()
+        ) as carol:
+            with pytest.raises(RelayRefusedError) as caught:
+                await carol.send(job_request(sender="carol"))
+    assert caught.value.code == 4403
+    assert harness.stored(POD_INBOX) == 1

@@ -7,6 +7,10 @@ exactly as on the wire), so code tested against it behaves the same against a hu
 - a user owns ``pod/<user>/*`` and ``task/*/<user>`` and ``task/*/<user>.<pod>``; subscribing
   to any other mailbox is answered ``REFUSED`` (4403, naming the mailbox, seq 0), and so is
   a message whose sender is not the user or one of their pods;
+- a ``JOB_REQUEST`` to ``pod/<o>/<p>`` for task *T* from *S* makes *S* and ``<o>.<p>``
+  participants of *T* (the first requester owns *T*; a request from anyone else is
+  refused, 4403); a task mailbox takes messages only from a participant of its task,
+  addressed to a participant (else 4403); any message may go to a pod mailbox;
 - append is idempotent on ``(recipient, sender, task_id, seq)``; each stored message is
   answered with a ``RECEIPT``;
 - a subscriber gets the pending (unacknowledged) messages of its mailboxes in order, then
@@ -30,6 +34,7 @@ from podium.core.messages import (
     CloseCode,
     Envelope,
     FrameError,
+    MessageType,
     PodMailbox,
     Receipt,
     Refused,
@@ -54,7 +59,8 @@ _NO_TASK = "0" * 32
 
 def owns_party(user: str, party: str) -> bool:
     """Whether ``party`` is ``user`` or one of ``user``'s pods."""
-    return party == user or party.startswith(user + ".")
+    owner, dot, _ = party.partition(".")
+    return party == user or (dot == "." and owner == user)
 
 
 def owns_mailbox(user: str, mailbox: str) -> bool:
@@ -70,6 +76,12 @@ class _Stored:
     message_id: int
     frame: bytes
     acked: bool = False
+
+
+@dataclass(slots=True)
+class _Task:
+    requester: str
+    parties: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -128,6 +140,7 @@ class InProcessRelay:
         self._ids = itertools.count(1)
         self._sessions: set[_HubSide] = set()
         self._index: dict[int, tuple[str, _Stored]] = {}
+        self._tasks: dict[str, _Task] = {}
         #: While true, messages are stored but their receipts are never sent.
         self.lose_receipts = False
 
@@ -219,11 +232,28 @@ class InProcessRelay:
                 found[1].acked = True
                 found[1].frame = b""
 
+    def _refusal(self, user: str, envelope: Envelope) -> str | None:
+        """Why ``envelope`` from ``user`` may not be relayed, or None if it may."""
+        if not owns_party(user, envelope.sender):
+            return "the sender is not you"
+        recipient = parse_mailbox(envelope.recipient)
+        if isinstance(recipient, PodMailbox):
+            if envelope.type is MessageType.JOB_REQUEST:
+                task = self._tasks.setdefault(envelope.task_id, _Task(envelope.sender))
+                if task.requester != envelope.sender:
+                    return "that task id belongs to another requester"
+                task.parties.update((envelope.sender, f"{recipient.owner}.{recipient.name}"))
+            return None
+        known = self._tasks.get(recipient.task_id)
+        if known is None or not {envelope.sender, recipient.party} <= known.parties:
+            return "sender and recipient are not both participants of that task"
+        return None
+
     def _append(self, session: _HubSide, envelope: Envelope, frame: bytes) -> None:
         ref = (envelope.task_id, envelope.recipient, envelope.seq)
-        if not owns_party(session.user, envelope.sender):
-            refusal = Refused(*ref, CloseCode.FORBIDDEN_MAILBOX, "the sender is not you")
-            session.push(encode_control(refusal))
+        reason = self._refusal(session.user, envelope)
+        if reason is not None:
+            session.push(encode_control(Refused(*ref, CloseCode.FORBIDDEN_MAILBOX, reason)))
             return
         box = self._boxes.setdefault(envelope.recipient, _Box())
         identity = (envelope.sender, envelope.task_id, envelope.seq)
