@@ -173,8 +173,9 @@ def _document_problems(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the relay's housekeeping while the app is served."""
+    """Run the relay's housekeeping and its notifier while the app is served."""
     services: HubServices = app.state.services
+    await services.relay.notifier.start()
     housekeeping = asyncio.create_task(run_housekeeping(services.relay))
     try:
         yield
@@ -182,6 +183,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
+        await services.relay.notifier.stop()
 
 
 def create_app(services: HubServices, *, web: bool = True) -> FastAPI:

@@ -55,21 +55,34 @@ class HubServices:
     @classmethod
     def open(cls, config: HubConfig) -> HubServices:
         """Open the configured store (migrating it to the latest schema), the blob folder
-        and the signing key (created on first start)."""
-        # SQLAlchemy only here
+        and the signing key (created on first start). On PostgreSQL the relay's readers
+        are woken across replicas with LISTEN/NOTIFY."""
+        # SQLAlchemy and psycopg only here
         from podium.hub.relay.mailbox_sql import SqlMailboxStore  # noqa: PLC0415
+        from podium.hub.relay.notify_pg import (  # noqa: PLC0415
+            CHANNEL,
+            PostgresNotifier,
+            conninfo_from_url,
+        )
         from podium.hub.store.sql import open_sql_store  # noqa: PLC0415
 
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config.blob_dir.mkdir(parents=True, exist_ok=True)
         signer = TokenSigner(load_or_create_signing_key(config.signing_key_path))
         store = open_sql_store(config.database_url)
+        postgres = store.engine.dialect.name == "postgresql"
+        notifier: MailboxNotifier = (
+            PostgresNotifier(conninfo_from_url(config.database_url))
+            if postgres
+            else InProcessNotifier()
+        )
         return cls(
             config,
             store,
             signer,
             PasswordHasher(config.password_cost),
-            mailboxes=SqlMailboxStore(store.engine),
+            mailboxes=SqlMailboxStore(store.engine, notify_channel=CHANNEL if postgres else None),
+            notifier=notifier,
         )
 
     def heartbeat_fast(self, credential: str, owner: str, name: str) -> bool:

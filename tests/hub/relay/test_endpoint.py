@@ -19,7 +19,7 @@ from podium.hub.relay.endpoint import NO_TASK
 from podium.hub.services import HubServices
 from podium.hub.store.migrate import upgrade_to_head
 from podium.hub.store.sql import create_hub_engine
-from tests.hub.conftest import PASSWORD, Clock, make_services
+from tests.hub.conftest import PASSWORD, Clock, make_config, make_services
 from tests.hub.relay.hub_server import TASK, envelope, peer, running_hub
 from tests.hub.store.conftest import SQL_KINDS, database_url
 
@@ -249,6 +249,48 @@ async def test_task_mailboxes_take_messages_only_between_participants(hub: Hub) 
         await bob.subscribe(to_bob)
         assert (await bob.deliver()).envelope == accept
     assert hub.mailboxes.count(to_bob) == 1
+
+
+# -- restarts ----------------------------------------------------------------------------
+
+
+async def test_task_outlives_a_hub_restart(tmp_path: Path) -> None:
+    """A task registered before a restart still takes its participants' messages after the
+    hub is rebuilt over the same SQLite database."""
+    to_bob = f"task/{TASK}/bob"
+    services = HubServices.open(make_config(tmp_path))
+    try:
+        services.accounts.create_user("bob", PASSWORD, is_admin=False, now=services.now())
+        services.accounts.create_user("alice", PASSWORD, is_admin=False, now=services.now())
+        bob_token = services.accounts.login("bob", PASSWORD, services.now()).access_token
+        _, pod_key = services.accounts.create_api_key("alice", "census pod", services.now())
+        with running_hub(services) as url:
+            async with peer(url, bob_token) as bob:
+                await bob.send_envelope(envelope())
+                await bob.receipt()
+    finally:
+        services.close()
+    restarted = HubServices.open(make_config(tmp_path))
+    try:
+        with running_hub(restarted) as url:
+            async with peer(url, pod_key) as pod:
+                accept = envelope(
+                    sender="alice.census", recipient=to_bob, kind=MessageType.JOB_ACCEPT
+                )
+                await pod.send_envelope(accept)
+                assert await pod.receipt() == Receipt(TASK, to_bob, 0)
+                await pod.send_envelope(
+                    envelope(
+                        sender="alice.census",
+                        task_id="e" * 32,
+                        recipient=f"task/{'e' * 32}/bob",
+                        kind=MessageType.JOB_ACCEPT,
+                    )
+                )
+                assert (await pod.refused()).code == CloseCode.FORBIDDEN_MAILBOX
+        assert restarted.mailboxes.count(to_bob) == 1
+    finally:
+        restarted.close()
 
 
 # -- frame limits ------------------------------------------------------------------------

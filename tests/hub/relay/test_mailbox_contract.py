@@ -340,3 +340,67 @@ def test_pod_mailboxes_never_expire(mailboxes: MailboxStore) -> None:
     put(mailboxes, POD, 1, now=datetime(2000, 1, 1, tzinfo=UTC))
     assert mailboxes.expire(at(0), timedelta(0)) == 0
     assert mailboxes.count(POD) == 1
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+TASK_ID = "t1"
+POD_PARTY = "alice.census"
+
+
+def test_registered_task_knows_its_participants(mailboxes: MailboxStore) -> None:
+    """register_task records the requester and the pod; an unknown task has None."""
+    assert mailboxes.task_participants(TASK_ID) is None
+    assert mailboxes.register_task(TASK_ID, "bob", POD_PARTY, at(0))
+    assert mailboxes.task_participants(TASK_ID) == frozenset({"bob", POD_PARTY})
+    assert mailboxes.task_participants("t2") is None
+
+
+def test_first_requester_owns_the_task(mailboxes: MailboxStore) -> None:
+    """The same requester may register again for the same pod; anyone else, or the same
+    requester for another pod, is refused and changes nothing."""
+    assert mailboxes.register_task(TASK_ID, "bob", POD_PARTY, at(0))
+    assert mailboxes.register_task(TASK_ID, "bob", POD_PARTY, at(1))
+    assert not mailboxes.register_task(TASK_ID, "eve", POD_PARTY, at(2))
+    assert not mailboxes.register_task(TASK_ID, "bob", "eve.pod", at(3))
+    assert mailboxes.task_participants(TASK_ID) == frozenset({"bob", POD_PARTY})
+
+
+def test_racing_first_registrations_have_one_winner(mailboxes: MailboxStore) -> None:
+    """Eight requesters registering one task at once: exactly one wins and owns it."""
+    won = race(lambda i: mailboxes.register_task(TASK_ID, f"user{i}", POD_PARTY, at(0)))
+    assert won.count(True) == 1
+    winner = f"user{won.index(True)}"
+    assert mailboxes.task_participants(TASK_ID) == frozenset({winner, POD_PARTY})
+
+
+def test_registering_refuses_naive_times(mailboxes: MailboxStore) -> None:
+    """register_task and expire_tasks take timezone-aware times only."""
+    naive = datetime(2026, 1, 1)
+    with pytest.raises(ValueError, match="naive"):
+        mailboxes.register_task(TASK_ID, "bob", POD_PARTY, naive)
+    with pytest.raises(ValueError, match="naive"):
+        mailboxes.expire_tasks(naive, timedelta(hours=1))
+    assert mailboxes.task_participants(TASK_ID) is None
+
+
+def test_idle_tasks_expire_with_their_mailboxes(mailboxes: MailboxStore) -> None:
+    """An idle task stays while one of its task mailboxes is left and goes after them;
+    a registration marks a task active, and other tasks' mailboxes do not keep it."""
+    assert mailboxes.register_task("t1", "bob", POD_PARTY, at(0))
+    assert mailboxes.register_task("t2", "bob", POD_PARTY, at(0))
+    assert mailboxes.register_task("t3", "bob", POD_PARTY, at(0))
+    assert mailboxes.register_task("t3", "bob", POD_PARTY, at(90))
+    mailboxes.touch("task/t1/bob", at(0))
+    mailboxes.touch("task/t10/bob", at(95))  # t1 is only a prefix of t10
+    mailboxes.touch(POD, at(0))
+
+    assert mailboxes.expire_tasks(at(100), timedelta(seconds=60)) == 1  # t2
+    assert mailboxes.task_participants("t2") is None
+    assert mailboxes.task_participants("t1") is not None
+
+    assert mailboxes.expire(at(100), timedelta(seconds=60)) == 1  # task/t1/bob
+    assert mailboxes.expire_tasks(at(100), timedelta(seconds=60)) == 1  # t1
+    assert mailboxes.task_participants("t1") is None
+    assert mailboxes.task_participants("t3") == frozenset({"bob", POD_PARTY})
+    assert mailboxes.expire_tasks(at(200), timedelta(seconds=60)) == 1  # t3

@@ -1,14 +1,11 @@
-"""Who may read and write which relay mailbox, and the task participants registry."""
+"""Who may read and write which relay mailbox."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from podium.core.messages import PodMailbox, TaskMailbox
-from podium.hub.relay.rules import TaskParticipants, may_read, owns_party
-from tests.hub.store.conftest import T0
+from podium.core.messages import PodMailbox
+from podium.hub.relay.rules import may_read, may_send_in_task, owns_party, pod_party
 
 TASK = "b" * 32
 
@@ -47,25 +44,23 @@ def test_may_read(mailbox: str, readable: bool) -> None:
     assert may_read("alice", mailbox) is readable
 
 
-def test_job_request_makes_requester_and_pod_participants() -> None:
-    """The requester and the pod may write to each other; others may not join the task."""
-    tasks = TaskParticipants()
-    assert tasks.register_request(TASK, "bob", PodMailbox("alice", "census"), T0)
-    assert tasks.parties(TASK) == {"bob", "alice.census"}
-    assert tasks.may_send("alice.census", TaskMailbox(TASK, "bob"), T0)
-    assert tasks.may_send("bob", TaskMailbox(TASK, "alice.census"), T0)
-    assert not tasks.may_send("eve", TaskMailbox(TASK, "bob"), T0)
-    assert not tasks.may_send("bob", TaskMailbox(TASK, "eve"), T0)
-    assert not tasks.register_request(TASK, "eve", PodMailbox("eve", "pod"), T0)
-    assert tasks.parties(TASK) == {"bob", "alice.census"}
+@pytest.mark.parametrize(
+    ("sender", "recipient", "allowed"),
+    [
+        ("bob", "alice.census", True),
+        ("alice.census", "bob", True),
+        ("eve", "bob", False),
+        ("bob", "eve", False),
+    ],
+)
+def test_task_messages_only_between_participants(
+    sender: str, recipient: str, allowed: bool
+) -> None:
+    """Within a task only its requester and its pod write to each other."""
+    participants = frozenset({"bob", pod_party(PodMailbox("alice", "census"))})
+    assert may_send_in_task(sender, recipient, participants) is allowed
 
 
-def test_idle_tasks_are_forgotten() -> None:
-    """expire forgets tasks idle since before the cutoff; activity keeps one alive."""
-    tasks = TaskParticipants()
-    tasks.register_request(TASK, "bob", PodMailbox("alice", "census"), T0)
-    tasks.register_request("c" * 32, "bob", PodMailbox("alice", "census"), T0)
-    tasks.may_send("bob", TaskMailbox(TASK, "alice.census"), T0 + timedelta(hours=2))
-    assert tasks.expire(T0 + timedelta(hours=1)) == 1
-    assert tasks.parties("c" * 32) == frozenset()
-    assert tasks.parties(TASK) == {"bob", "alice.census"}
+def test_nobody_sends_in_an_unknown_task() -> None:
+    """A task the store does not know takes no messages."""
+    assert not may_send_in_task("bob", "alice.census", None)

@@ -7,7 +7,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from podium.core.messages import PodMailbox
 from podium.hub.config import RelaySettings
 from podium.hub.relay import InMemoryMailboxStore, SqlMailboxStore
 from podium.hub.relay.state import Housekept, RelayState
@@ -28,7 +27,7 @@ def test_housekeeping_removes_idle_task_mailboxes_and_old_acks() -> None:
     relay = RelayState(
         store, RelaySettings(task_mailbox_idle_s=3600, ack_retention_s=60), clock=lambda: T0
     )
-    relay.participants.register_request(TASK, "bob", PodMailbox("alice", "census"), T0)
+    assert store.register_task(TASK, "bob", "alice.census", T0)
     for mailbox in (TASK_BOX, POD_BOX):
         store.append(mailbox, sender="bob", task_id=TASK, seq=0, frame=b"f", now=T0)
     acked = store.append(POD_BOX, sender="bob", task_id=TASK, seq=1, frame=b"f", now=T0)
@@ -38,7 +37,7 @@ def test_housekeeping_removes_idle_task_mailboxes_and_old_acks() -> None:
     assert relay.housekeep(T0 + timedelta(hours=2)) == Housekept(1, 1, 1)
     assert store.get_mailbox(TASK_BOX) is None
     assert store.count(POD_BOX) == 1
-    assert relay.participants.parties(TASK) == frozenset()
+    assert store.task_participants(TASK) is None
 
 
 def test_opened_services_keep_mailboxes_in_the_hub_database(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ from podium.core.messages import (
     parse_mailbox,
 )
 from podium.hub.errors import HubError
-from podium.hub.relay.rules import may_read, owns_party
+from podium.hub.relay.rules import may_read, may_send_in_task, owns_party, pod_party
 from podium.hub.relay.state import RelayState
 from podium.hub.services import HubServices
 
@@ -276,7 +276,7 @@ class RelaySession:
         self._wake.set()
 
     async def _relay_message(self, envelope: Envelope, frame: bytes) -> None:
-        refusal = self._check_send(envelope)
+        refusal = await self._check_send(envelope)
         if refusal is not None:
             await self._refuse(envelope.task_id, envelope.recipient, envelope.seq, *refusal)
             return
@@ -294,21 +294,25 @@ class RelaySession:
             await self._relay.notifier.notify(envelope.recipient)
         await self._send(Receipt(envelope.task_id, envelope.recipient, envelope.seq))
 
-    def _check_send(self, envelope: Envelope) -> tuple[CloseCode, str] | None:
-        """Why ``envelope`` may not be relayed, or None if it may."""
+    async def _check_send(self, envelope: Envelope) -> tuple[CloseCode, str] | None:
+        """Why ``envelope`` may not be relayed, or None if it may (the task's participants
+        come from the mailbox store, so they survive restarts and span replicas)."""
         forbidden = CloseCode.FORBIDDEN_MAILBOX
         if not owns_party(self._user, envelope.sender):
             return forbidden, "the sender is not one of your parties"
         recipient = parse_mailbox(envelope.recipient)
-        now = self._relay.clock()
-        participants = self._relay.participants
         if isinstance(recipient, PodMailbox):
-            if envelope.type is MessageType.JOB_REQUEST and not participants.register_request(
-                envelope.task_id, envelope.sender, recipient, now
+            if envelope.type is MessageType.JOB_REQUEST and not await run_in_threadpool(
+                self._store.register_task,
+                envelope.task_id,
+                envelope.sender,
+                pod_party(recipient),
+                self._relay.clock(),
             ):
                 return forbidden, "that task id belongs to another requester"
             return None
-        if not participants.may_send(envelope.sender, recipient, now):
+        participants = await run_in_threadpool(self._store.task_participants, recipient.task_id)
+        if not may_send_in_task(envelope.sender, recipient.party, participants):
             return forbidden, "sender and recipient are not both participants of that task"
         return None
 

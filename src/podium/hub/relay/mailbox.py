@@ -28,6 +28,12 @@ never reads them. The semantics every version keeps (one contract suite,
   activity. Activity never moves backwards. :meth:`MailboxStore.expire` deletes every
   ``task/...`` mailbox idle for longer than the given time, with all its messages; pod
   mailboxes (any name not starting with ``task/``) are never expired.
+- **Tasks.** :meth:`MailboxStore.register_task` records a task from its job request:
+  the first requester owns it (with the pod it asked); a later registration by the same
+  requester for the same pod succeeds and marks the task active, any other is refused.
+  :meth:`MailboxStore.task_participants` gives the two parties. :meth:`MailboxStore.expire_tasks`
+  forgets tasks idle too long that have no task mailbox left, so tasks expire with their
+  mailboxes (call it after :meth:`MailboxStore.expire`).
 - **Times** must be timezone-aware (``ValueError`` otherwise) and come back as aware UTC.
 - Every method is one transaction and synchronous, like the hub store; the relay calls
   them from a worker thread.
@@ -139,6 +145,21 @@ class MailboxStore(ABC):
         messages; how many mailboxes went. Pod mailboxes stay."""
 
     @abstractmethod
+    def register_task(self, task_id: str, requester: str, pod_party: str, now: datetime) -> bool:
+        """Record ``requester``'s job request for ``task_id`` to ``pod_party`` and mark the
+        task active; False (and nothing changed) if the task exists with another requester
+        or pod. Atomic: of racing first registrations exactly one wins."""
+
+    @abstractmethod
+    def task_participants(self, task_id: str) -> frozenset[str] | None:
+        """The requester and pod of ``task_id``, or None for an unknown task."""
+
+    @abstractmethod
+    def expire_tasks(self, now: datetime, idle_for: timedelta) -> int:
+        """Forget tasks last active before ``now - idle_for`` that have no task mailbox
+        (``task/<task_id>/...``) left; how many went."""
+
+    @abstractmethod
     def purge_acked(self, acked_before: datetime) -> int:
         """Delete acknowledged messages acknowledged before ``acked_before``; how many
         went. After this a retried append of one of them is stored as new."""
@@ -155,6 +176,13 @@ class _Box:
         self.last_active_at = max(self.last_active_at, now)
 
 
+@dataclass(slots=True)
+class _Task:
+    requester: str
+    pod_party: str
+    last_active_at: datetime
+
+
 class InMemoryMailboxStore(MailboxStore):
     """Mailboxes in dictionaries, guarded by one lock; for tests and throw-away hubs."""
 
@@ -162,6 +190,7 @@ class InMemoryMailboxStore(MailboxStore):
         self._lock = threading.Lock()
         self._boxes: dict[str, _Box] = {}
         self._ids = itertools.count(1)
+        self._tasks: dict[str, _Task] = {}
 
     def _box(self, mailbox: str, now: datetime) -> _Box:
         box = self._boxes.get(mailbox)
@@ -259,3 +288,30 @@ class InMemoryMailboxStore(MailboxStore):
                     del box.ids[(message.sender, message.task_id, message.seq)]
                 removed += len(gone)
         return removed
+
+    def register_task(self, task_id: str, requester: str, pod_party: str, now: datetime) -> bool:
+        now = require_aware(now)
+        with self._lock:
+            task = self._tasks.setdefault(task_id, _Task(requester, pod_party, now))
+            if (task.requester, task.pod_party) != (requester, pod_party):
+                return False
+            task.last_active_at = max(task.last_active_at, now)
+            return True
+
+    def task_participants(self, task_id: str) -> frozenset[str] | None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            return None if task is None else frozenset((task.requester, task.pod_party))
+
+    def expire_tasks(self, now: datetime, idle_for: timedelta) -> int:
+        cutoff = require_aware(now) - idle_for
+        with self._lock:
+            live = {name.split("/")[1] for name in self._boxes if is_task_mailbox(name)}
+            idle = [
+                task_id
+                for task_id, task in self._tasks.items()
+                if task.last_active_at < cutoff and task_id not in live
+            ]
+            for task_id in idle:
+                del self._tasks[task_id]
+            return len(idle)

@@ -18,6 +18,11 @@ How the guarantees of :mod:`podium.hub.relay.mailbox` are kept:
 - ``ack`` is one conditional ``UPDATE`` (``acked_at IS NULL``) whose row count is the
   answer; it empties the frame at the same time.
 - ``expire`` deletes idle task mailboxes; their messages go by ``ON DELETE CASCADE``.
+- ``register_task`` inserts with ``ON CONFLICT DO NOTHING`` and reads the row back in the
+  same transaction: whichever registration committed first owns the task.
+- With ``notify_channel`` set (PostgreSQL only), an append that stores a new message
+  also runs ``pg_notify(channel, mailbox)`` in its transaction: PostgreSQL delivers it
+  at commit to every listening hub replica (see :mod:`podium.hub.relay.notify_pg`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ _ACK_CHUNK = 500
 
 _boxes = t.relay_mailboxes
 _messages = t.relay_messages
+_tasks = t.relay_tasks
 
 
 def _message(row: sa.RowMapping) -> StoredMessage:
@@ -75,7 +81,7 @@ class SqlMailboxStore(MailboxStore):
     """Mailboxes on a migrated hub engine. The constructor does no I/O; the engine
     belongs to the caller (it is usually shared with the hub store), which disposes it."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, notify_channel: str | None = None) -> None:
         if engine.dialect.name not in _SUPPORTED:
             raise StoreError(
                 f"the relay's mailboxes live on SQLite or PostgreSQL, not {engine.dialect.name}"
@@ -83,6 +89,9 @@ class SqlMailboxStore(MailboxStore):
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._postgres = engine.dialect.name == "postgresql"
+        if notify_channel is not None and not self._postgres:
+            raise StoreError("only PostgreSQL can notify other hub replicas")
+        self._notify_channel = notify_channel
 
     @property
     def engine(self) -> sa.Engine:
@@ -132,6 +141,8 @@ class SqlMailboxStore(MailboxStore):
             )
             message_id = conn.execute(stmt).scalar_one_or_none()
             if message_id is not None:
+                if self._notify_channel is not None:
+                    conn.execute(sa.select(sa.func.pg_notify(self._notify_channel, mailbox)))
                 return StoredMessage(mailbox, int(message_id), sender, task_id, seq, frame, now)
             c = _messages.c
             existing = sa.select(_messages).where(*(c[k] == v for k, v in identity.items()))
@@ -210,5 +221,42 @@ class SqlMailboxStore(MailboxStore):
     def purge_acked(self, acked_before: datetime) -> int:
         cutoff = require_aware(acked_before)
         stmt = sa.delete(_messages).where(_messages.c.acked_at < cutoff)
+        with self._write() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def register_task(self, task_id: str, requester: str, pod_party: str, now: datetime) -> bool:
+        now = require_aware(now)
+        values = {
+            "task_id": task_id,
+            "owner_party": requester,
+            "pod_party": pod_party,
+            "created_at": now,
+            "last_active_at": now,
+        }
+        c = _tasks.c
+        with self._write() as conn:
+            conn.execute(self._insert(_tasks, values).on_conflict_do_nothing())
+            activity = (
+                sa.update(_tasks)
+                .where(c.task_id == task_id, c.owner_party == requester, c.pod_party == pod_party)
+                .values(last_active_at=_later(c.last_active_at, sa.literal(now, t.UtcDateTime())))
+            )
+            return int(conn.execute(activity).rowcount) == 1
+
+    def task_participants(self, task_id: str) -> frozenset[str] | None:
+        stmt = sa.select(_tasks.c.owner_party, _tasks.c.pod_party).where(
+            _tasks.c.task_id == task_id
+        )
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else frozenset((row.owner_party, row.pod_party))
+
+    def expire_tasks(self, now: datetime, idle_for: timedelta) -> int:
+        cutoff = require_aware(now) - idle_for
+        c = _tasks.c
+        prefix = sa.literal(TASK_MAILBOX_PREFIX) + c.task_id + sa.literal("/")
+        box_prefix = sa.func.substr(_boxes.c.name, 1, sa.func.length(prefix))
+        has_mailbox = sa.exists().where(box_prefix == prefix)
+        stmt = sa.delete(_tasks).where(c.last_active_at < cutoff, ~has_mailbox)
         with self._write() as conn:
             return int(conn.execute(stmt).rowcount)

@@ -5,10 +5,12 @@ event for every mailbox it reads, and whoever stores a message calls
 :meth:`MailboxNotifier.notify` with the mailbox's name. :class:`InProcessNotifier` wakes
 the connections of this hub process only.
 
-The seam for scale-out: a notifier for N hub replicas on one PostgreSQL implements
-``notify`` as ``NOTIFY`` on a channel (the payload is the mailbox name) and runs a
-``LISTEN`` loop that calls :meth:`InProcessNotifier.wake` for each notification, so the
-replica holding the reader's connection wakes it, whichever replica stored the message.
+For N hub replicas on one PostgreSQL, :class:`podium.hub.relay.notify_pg.PostgresNotifier`
+runs a ``LISTEN`` loop that calls :meth:`InProcessNotifier.wake` for each notification
+(sent by the store in the append's transaction), so the replica holding the reader's
+connection wakes it, whichever replica stored the message. A notifier with background
+work does it between :meth:`MailboxNotifier.start` and :meth:`MailboxNotifier.stop`, which
+the app's lifespan calls.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ class MailboxNotifier(ABC):
     async def notify(self, mailbox: str) -> None:
         """``mailbox`` has a new message: wake its readers (wherever they are connected)."""
 
+    async def start(self) -> None:  # noqa: B027 - a hook: most notifiers need nothing
+        """Start any background work (the app's lifespan calls it once)."""
+
+    async def stop(self) -> None:  # noqa: B027 - a hook: most notifiers need nothing
+        """Stop what :meth:`start` started."""
+
 
 class InProcessNotifier(MailboxNotifier):
     """Wakes the readers connected to this process."""
@@ -56,6 +64,12 @@ class InProcessNotifier(MailboxNotifier):
         """Set the event of every local reader of ``mailbox``."""
         for event in self._readers.get(mailbox, ()):
             event.set()
+
+    def wake_all(self) -> None:
+        """Set the event of every local reader (they re-read their pending messages)."""
+        for readers in self._readers.values():
+            for event in readers:
+                event.set()
 
     def readers(self, mailbox: str) -> int:
         """How many local connections read ``mailbox`` (for tests and metrics)."""

@@ -13,20 +13,15 @@ its *parties* are the user itself and every ``<user>.<pod>``:
   for *T* from anyone else is refused. A task mailbox takes messages only from a
   participant of its task, addressed to a participant.
 
-:class:`TaskParticipants` keeps the participants in memory, per hub process: after a hub
-restart (or on another replica) a task's messages are refused until its modeller sends
-a job request again. Moving it into the mailbox store is a later step.
+The participants live in the mailbox store (:meth:`MailboxStore.register_task`), so a
+task outlives a hub restart and every replica on one database knows it.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+from podium.core.messages import PodMailbox, parse_mailbox
 
-from podium.core.messages import PodMailbox, TaskMailbox, parse_mailbox
-
-__all__ = ["TaskParticipants", "may_read", "owns_party"]
+__all__ = ["may_read", "may_send_in_task", "owns_party", "pod_party"]
 
 
 def owns_party(user: str, party: str) -> bool:
@@ -46,57 +41,12 @@ def may_read(user: str, mailbox: str) -> bool:
     return owns_party(user, parsed.party)
 
 
-@dataclass(slots=True)
-class _Task:
-    requester: str
-    parties: set[str] = field(default_factory=set)
-    last_active_at: datetime | None = None
+def pod_party(pod: PodMailbox) -> str:
+    """The party a pod acts as: ``<owner>.<pod>``."""
+    return f"{pod.owner}.{pod.name}"
 
 
-class TaskParticipants:
-    """The parties of each task, learned from job requests; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tasks: dict[str, _Task] = {}
-
-    def register_request(
-        self, task_id: str, requester: str, pod: PodMailbox, now: datetime
-    ) -> bool:
-        """Record a job request for ``task_id`` from ``requester`` to ``pod``; False (and
-        nothing recorded) if another requester owns the task."""
-        with self._lock:
-            task = self._tasks.setdefault(task_id, _Task(requester))
-            if task.requester != requester:
-                return False
-            task.parties.update((requester, f"{pod.owner}.{pod.name}"))
-            task.last_active_at = now
-            return True
-
-    def may_send(self, sender: str, mailbox: TaskMailbox, now: datetime) -> bool:
-        """Whether ``sender`` may write to ``mailbox``: both are participants of its task.
-        Marks the task active when so."""
-        with self._lock:
-            task = self._tasks.get(mailbox.task_id)
-            if task is None or not {sender, mailbox.party} <= task.parties:
-                return False
-            task.last_active_at = now
-            return True
-
-    def parties(self, task_id: str) -> frozenset[str]:
-        """The participants of ``task_id`` (empty if unknown)."""
-        with self._lock:
-            task = self._tasks.get(task_id)
-            return frozenset() if task is None else frozenset(task.parties)
-
-    def expire(self, idle_before: datetime) -> int:
-        """Forget tasks last active before ``idle_before``; how many went."""
-        with self._lock:
-            idle = [
-                task_id
-                for task_id, task in self._tasks.items()
-                if task.last_active_at is not None and task.last_active_at < idle_before
-            ]
-            for task_id in idle:
-                del self._tasks[task_id]
-            return len(idle)
+def may_send_in_task(sender: str, recipient: str, participants: frozenset[str] | None) -> bool:
+    """Whether ``sender`` may write to ``recipient``'s mailbox of a task whose participants
+    are ``participants`` (None: an unknown task): both must take part."""
+    return participants is not None and {sender, recipient} <= participants

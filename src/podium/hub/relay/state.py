@@ -1,5 +1,5 @@
-"""The relay's state in one hub process: mailbox store, notifier, task participants,
-settings and clock, shared by every connection (built by :class:`HubServices`)."""
+"""The relay's state in one hub process: mailbox store (with the tasks' participants),
+notifier, settings and clock, shared by every connection (built by :class:`HubServices`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from podium.hub.config import RelaySettings
 from podium.hub.relay.mailbox import MailboxStore
 from podium.hub.relay.notify import InProcessNotifier, MailboxNotifier
-from podium.hub.relay.rules import TaskParticipants
 
 __all__ = ["Housekept", "RelayState", "run_housekeeping"]
 
@@ -38,7 +37,6 @@ class RelayState:
     settings: RelaySettings
     clock: Callable[[], datetime]
     notifier: MailboxNotifier = field(default_factory=InProcessNotifier)
-    participants: TaskParticipants = field(default_factory=TaskParticipants)
 
     def housekeep(self, now: datetime) -> Housekept:
         """Delete idle task mailboxes (and forget their tasks) and old acknowledgements."""
@@ -46,7 +44,7 @@ class RelayState:
         done = Housekept(
             mailboxes=self.store.expire(now, idle),
             messages=self.store.purge_acked(now - timedelta(seconds=self.settings.ack_retention_s)),
-            tasks=self.participants.expire(now - idle),
+            tasks=self.store.expire_tasks(now, idle),
         )
         if done != Housekept(0, 0, 0):
             _log.info(

@@ -37,6 +37,7 @@ __all__ = [
     "refresh_tokens",
     "relay_mailboxes",
     "relay_messages",
+    "relay_tasks",
     "usage_limits",
     "users",
 ]
@@ -296,4 +297,16 @@ relay_messages = sa.Table(
     sa.Index("ix_hub_relay_messages_mailbox", "mailbox", "message_id"),
     sa.Index("ix_hub_relay_messages_acked_at", "acked_at"),
     sqlite_autoincrement=True,
+)
+
+#: A task learnt from its job request: the requester owns it, the pod takes part.
+relay_tasks = sa.Table(
+    "hub_relay_tasks",
+    metadata,
+    sa.Column("task_id", sa.String(), primary_key=True),
+    sa.Column("owner_party", sa.String(), nullable=False),
+    sa.Column("pod_party", sa.String(), nullable=False),
+    _when("created_at"),
+    _when("last_active_at"),
+    sa.Index("ix_hub_relay_tasks_last_active_at", "last_active_at"),
 )
