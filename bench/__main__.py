@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "data": "bench.data",
     "heartbeats": "bench.heartbeats",
+    "relay": "bench.relay",
 }
 
 
