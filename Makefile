@@ -47,6 +47,7 @@ test-browser: setup
 bench: setup ## every benchmark in quick mode
 	$(BIN)/python -m bench data --quick
 	$(BIN)/python -m bench heartbeats --quick
+	$(BIN)/python -m bench relay --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist src/*.egg-info
