@@ -103,9 +103,9 @@ class HubServices:
 
     def heartbeat(self, credential: str, owner: str, name: str) -> None:
         """A pod's heartbeat, authenticated by ``credential`` (an API key or an access
-        token), checked step by step so a refusal says exactly why."""
-        if self.heartbeat_fast(credential, owner, name):
-            return
+        token), checked step by step so a refusal says exactly why. The fast path
+        (:class:`podium.hub.api.fastpath.HeartbeatFastPath`) has already tried
+        :meth:`heartbeat_fast` for this request, so it is not run a second time here."""
         now = self.now()
         principal = self.accounts.authenticate_bearer(credential, now)
         self.registry.heartbeat(principal, owner, name, now)
