@@ -109,10 +109,10 @@ class Sizes:
 
 
 FULL = Sizes(
-    round_trips=2000, warmup=100, messages=10_000, in_flight=64, bulk_bytes=1 << 30, window=4
+    round_trips=2000, warmup=100, messages=10_000, in_flight=64, bulk_bytes=1 << 30, window=8
 )
 QUICK = Sizes(
-    round_trips=200, warmup=20, messages=1000, in_flight=64, bulk_bytes=64 * MIB, window=4
+    round_trips=200, warmup=20, messages=1000, in_flight=64, bulk_bytes=64 * MIB, window=8
 )
 
 

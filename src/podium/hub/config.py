@@ -47,7 +47,13 @@ class RelaySettings:
     ``max_subscriptions`` bounds the mailboxes one connection reads.
     Every ``housekeeping_interval_s`` the hub deletes task mailboxes idle for
     ``task_mailbox_idle_s`` and forgets acknowledged messages older than
-    ``ack_retention_s`` (the window in which a retried send is still recognised).
+    ``ack_retention_s`` (the window in which a retried send is still recognised), and
+    frame files older than ``orphan_file_age_s`` that no pending message names. A hub
+    process remembers a task's participants for ``participants_ttl_s``.
+    Frames of ``file_threshold`` bytes or more are kept in files under ``frame_dir``
+    rather than in the database: by default ``<data_dir>/relay-frames`` on SQLite, and
+    none (frames in the database) on PostgreSQL, where every replica would have to share
+    the folder.
     """
 
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
@@ -58,6 +64,10 @@ class RelaySettings:
     ack_retention_s: float = 24 * 3600.0
     housekeeping_interval_s: float = 300.0
     close_timeout_s: float = 5.0
+    frame_dir: Path | None = None
+    file_threshold: int = 64 * 1024
+    orphan_file_age_s: float = 3600.0
+    participants_ttl_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,16 @@ class HubConfig:
     def database_url(self) -> str:
         """The store's SQLAlchemy URL: ``db_url`` or ``sqlite:///DATA_DIR/hub.db``."""
         return self.db_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def relay_frame_dir(self) -> Path | None:
+        """Where the relay keeps large frames: ``relay.frame_dir`` if set, else
+        ``<data_dir>/relay-frames`` on SQLite and None (in the database) otherwise."""
+        if self.relay.frame_dir is not None:
+            return self.relay.frame_dir
+        if self.database_url.startswith("sqlite"):
+            return self.data_dir / "relay-frames"
+        return None
 
     @property
     def blob_dir(self) -> Path:

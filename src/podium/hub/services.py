@@ -81,7 +81,12 @@ class HubServices:
             store,
             signer,
             PasswordHasher(config.password_cost),
-            mailboxes=SqlMailboxStore(store.engine, notify_channel=CHANNEL if postgres else None),
+            mailboxes=SqlMailboxStore(
+                store.engine,
+                notify_channel=CHANNEL if postgres else None,
+                frame_dir=config.relay_frame_dir,
+                file_threshold=config.relay.file_threshold,
+            ),
             notifier=notifier,
         )
 

@@ -8,12 +8,24 @@ same rules, for unit tests and simulation. Delivery: :meth:`Connection.send` ret
 the hub stored the message; :meth:`Connection.receive` gives each message exactly once and
 in order per sender; :meth:`Connection.ack` lets the hub forget it (see
 :mod:`podium.transport._base`).
+
+:func:`send_body` and :func:`receive_body` move a body of any size as a stream of sealed
+chunks with bounded memory (see :mod:`podium.transport._body`).
 """
 
 from __future__ import annotations
 
 from podium.transport._backoff import Backoff
 from podium.transport._base import Connection, ConnectionOptions, Transport
+from podium.transport._body import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_WINDOW,
+    BodyError,
+    BodySummary,
+    file_chunks,
+    receive_body,
+    send_body,
+)
 from podium.transport._dedup import Deduplicator
 from podium.transport._errors import RelayClosedError, RelayRefusedError, TransportError
 from podium.transport._inprocess import InProcessRelay, InProcessTransport
@@ -21,8 +33,12 @@ from podium.transport._link import FATAL_CLOSE_CODES
 from podium.transport._websocket import WebSocketTransport, relay_url
 
 __all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_WINDOW",
     "FATAL_CLOSE_CODES",
     "Backoff",
+    "BodyError",
+    "BodySummary",
     "Connection",
     "ConnectionOptions",
     "Deduplicator",
@@ -33,5 +49,8 @@ __all__ = [
     "Transport",
     "TransportError",
     "WebSocketTransport",
+    "file_chunks",
+    "receive_body",
     "relay_url",
+    "send_body",
 ]

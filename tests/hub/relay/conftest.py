@@ -13,16 +13,27 @@ from podium.hub.store.migrate import upgrade_to_head
 from podium.hub.store.sql import create_hub_engine
 from tests.hub.store.conftest import SQL_KINDS, database_url
 
+#: The SQL store again with every frame (threshold 1 byte) kept in a file.
+WITH_FILES = [
+    "sqlite+files",
+    pytest.param("postgresql+files", marks=pytest.mark.integration),
+]
 
-@pytest.fixture(params=["memory", *SQL_KINDS])
+
+@pytest.fixture(params=["memory", *SQL_KINDS, *WITH_FILES])
 def mailboxes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailboxStore]:
-    """Each version of the mailbox store, empty."""
+    """Each version of the mailbox store, empty: in memory, on SQLite and PostgreSQL, and
+    on both with frames in files."""
     if request.param == "memory":
         yield InMemoryMailboxStore()
         return
-    engine = create_hub_engine(database_url(request.param, request, tmp_path))
+    kind, _, files = request.param.partition("+")
+    engine = create_hub_engine(database_url(kind, request, tmp_path))
     try:
         upgrade_to_head(engine)
-        yield SqlMailboxStore(engine)
+        if files:
+            yield SqlMailboxStore(engine, frame_dir=tmp_path / "frames", file_threshold=1)
+        else:
+            yield SqlMailboxStore(engine)
     finally:
         engine.dispose()

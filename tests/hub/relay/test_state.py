@@ -68,3 +68,36 @@ def test_served_hub_runs_housekeeping(tmp_path: Path, clock: Clock) -> None:
         while services.mailboxes.get_mailbox(TASK_BOX) is not None:
             assert time.monotonic() < deadline, "the idle task mailbox was not removed"
             time.sleep(0.01)
+
+
+class CountingStore(InMemoryMailboxStore):
+    """Counts task_participants lookups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def task_participants(self, task_id: str) -> frozenset[str] | None:
+        self.lookups += 1
+        return super().task_participants(task_id)
+
+
+async def test_participants_are_cached_for_their_ttl_only() -> None:
+    """Known tasks are looked up once per TTL; unknown ones every time; an expired
+    task is not served from the cache once its entry has lived out its TTL."""
+    store = CountingStore()
+    clock = Clock()
+    relay = RelayState(store, RelaySettings(participants_ttl_s=60), clock=clock)
+    assert await relay.participants(TASK) is None
+    assert await relay.participants(TASK) is None
+    assert store.lookups == 2
+    assert store.register_task(TASK, "bob", "alice.census", clock.now)
+    for _ in range(3):
+        assert await relay.participants(TASK) == frozenset({"bob", "alice.census"})
+    assert store.lookups == 3
+    relay.housekeep(clock.now + timedelta(days=30))  # the task expires in the store
+    clock.advance(59)
+    assert await relay.participants(TASK) == frozenset({"bob", "alice.census"})
+    clock.advance(2)
+    assert await relay.participants(TASK) is None
+    assert store.lookups == 4

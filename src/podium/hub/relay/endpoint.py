@@ -311,7 +311,7 @@ class RelaySession:
             ):
                 return forbidden, "that task id belongs to another requester"
             return None
-        participants = await run_in_threadpool(self._store.task_participants, recipient.task_id)
+        participants = await self._relay.participants(recipient.task_id)
         if not may_send_in_task(envelope.sender, recipient.party, participants):
             return forbidden, "sender and recipient are not both participants of that task"
         return None

@@ -164,6 +164,13 @@ class MailboxStore(ABC):
         """Delete acknowledged messages acknowledged before ``acked_before``; how many
         went. After this a retried append of one of them is stored as new."""
 
+    def sweep_files(self, older_than: timedelta) -> int:
+        """Delete files of frames kept outside the store's tables that are older than
+        ``older_than`` and belong to no pending message; how many. Stores that keep every
+        frame in their tables have none (0)."""
+        del older_than
+        return 0
+
 
 @dataclass(slots=True)
 class _Box:

@@ -20,6 +20,15 @@ How the guarantees of :mod:`podium.hub.relay.mailbox` are kept:
 - ``expire`` deletes idle task mailboxes; their messages go by ``ON DELETE CASCADE``.
 - ``register_task`` inserts with ``ON CONFLICT DO NOTHING`` and reads the row back in the
   same transaction: whichever registration committed first owns the task.
+- With ``frame_dir`` set, frames of at least ``file_threshold`` bytes go to files there
+  (:mod:`podium.hub.relay.frame_files`): the row keeps the file's name and an empty
+  ``frame``. The file is written before the row; a duplicate append deletes its new file,
+  an acknowledgement deletes the message's file after commit (the acknowledged row, a
+  tombstone, still names it), and
+  :meth:`SqlMailboxStore.sweep_files` deletes old files that no row names (left by a hub
+  that died between file and row, or by expired mailboxes). A row whose file is gone
+  (lost with the machine's power, or deleted by hand) is logged and acknowledged as lost
+  instead of blocking its mailbox.
 - With ``notify_channel`` set (PostgreSQL only), an append that stores a new message
   also runs ``pg_notify(channel, mailbox)`` in its transaction: PostgreSQL delivers it
   at commit to every listening hub replica (see :mod:`podium.hub.relay.notify_pg`).
@@ -27,14 +36,17 @@ How the guarantees of :mod:`podium.hub.relay.mailbox` are kept:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from podium.hub.relay.frame_files import FrameFiles
 from podium.hub.relay.mailbox import (
     TASK_MAILBOX_PREFIX,
     Mailbox,
@@ -47,7 +59,12 @@ from podium.hub.store import _tables as t
 from podium.hub.store.base import StoreError
 from podium.hub.store.migrate import WRITE_OPTION
 
-__all__ = ["SqlMailboxStore"]
+__all__ = ["DEFAULT_FILE_THRESHOLD", "SqlMailboxStore"]
+
+_log = logging.getLogger("podium.hub.relay")
+
+#: Frames of at least this many bytes go to files when the store has a frame folder.
+DEFAULT_FILE_THRESHOLD = 64 * 1024
 
 _SUPPORTED = ("sqlite", "postgresql")
 
@@ -59,14 +76,14 @@ _messages = t.relay_messages
 _tasks = t.relay_tasks
 
 
-def _message(row: sa.RowMapping) -> StoredMessage:
+def _message(row: sa.RowMapping, frame: bytes) -> StoredMessage:
     return StoredMessage(
         mailbox=row["mailbox"],
         message_id=int(row["message_id"]),
         sender=row["sender"],
         task_id=row["task_id"],
         seq=int(row["seq"]),
-        frame=bytes(row["frame"]),
+        frame=frame,
         created_at=row["created_at"],
         acked_at=row["acked_at"],
     )
@@ -79,9 +96,20 @@ def _later(column: sa.ColumnElement[datetime], now: Any) -> sa.ColumnElement[dat
 
 class SqlMailboxStore(MailboxStore):
     """Mailboxes on a migrated hub engine. The constructor does no I/O; the engine
-    belongs to the caller (it is usually shared with the hub store), which disposes it."""
+    belongs to the caller (it is usually shared with the hub store), which disposes it.
+    With ``frame_dir``, frames of ``file_threshold`` bytes or more are kept in files there
+    (every hub replica on the database must see the same folder)."""
 
-    def __init__(self, engine: sa.Engine, *, notify_channel: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        notify_channel: str | None = None,
+        frame_dir: Path | None = None,
+        file_threshold: int = DEFAULT_FILE_THRESHOLD,
+    ) -> None:
+        if file_threshold < 1:
+            raise ValueError("file_threshold must be positive")
         if engine.dialect.name not in _SUPPORTED:
             raise StoreError(
                 f"the relay's mailboxes live on SQLite or PostgreSQL, not {engine.dialect.name}"
@@ -92,6 +120,51 @@ class SqlMailboxStore(MailboxStore):
         if notify_channel is not None and not self._postgres:
             raise StoreError("only PostgreSQL can notify other hub replicas")
         self._notify_channel = notify_channel
+        self._files = None if frame_dir is None else FrameFiles(frame_dir)
+        self._file_threshold = file_threshold
+        self._build_statements()
+
+    def _build_statements(self) -> None:
+        """The hot path's statements, built once with bound parameters (``p_*``), so
+        SQLAlchemy's compiled cache serves them instead of building each call anew."""
+        c, b = _messages.c, sa.bindparam
+        now = b("p_now", type_=t.UtcDateTime())
+        upsert = self._insert(
+            _boxes, {"name": b("p_mailbox"), "created_at": now, "last_active_at": now}
+        )
+        later = _later(_boxes.c.last_active_at, upsert.excluded.last_active_at)
+        self._upsert_box = upsert.on_conflict_do_update(
+            index_elements=["name"], set_={"last_active_at": later}
+        )
+        self._touch_box = (
+            sa.update(_boxes)
+            .where(_boxes.c.name == b("p_mailbox"))
+            .values(last_active_at=_later(_boxes.c.last_active_at, now))
+        )
+        identity = ("mailbox", "sender", "task_id", "seq")
+        values: dict[str, Any] = {key: b(f"p_{key}") for key in identity}
+        values |= {"frame": b("p_frame"), "frame_file": b("p_frame_file"), "created_at": now}
+        self._insert_message = (
+            self._insert(_messages, values)
+            .on_conflict_do_nothing(index_elements=list(identity))
+            .returning(c.message_id)
+        )
+        self._existing = sa.select(_messages).where(*(c[key] == b(f"p_{key}") for key in identity))
+        unacked = sa.select(_messages).where(c.mailbox == b("p_mailbox"), c.acked_at.is_(None))
+        self._pending_first = unacked.order_by(c.message_id).limit(b("p_limit"))
+        self._pending_after = (
+            unacked.where(c.message_id > b("p_after")).order_by(c.message_id).limit(b("p_limit"))
+        )
+        self._ack_messages = (
+            sa.update(_messages)
+            .where(
+                c.mailbox == b("p_mailbox"),
+                c.message_id.in_(b("p_ids", expanding=True)),
+                c.acked_at.is_(None),
+            )
+            .values(acked_at=now, frame=b"")  # the file goes after commit
+            .returning(c.frame_file)
+        )
 
     @property
     def engine(self) -> sa.Engine:
@@ -112,11 +185,39 @@ class SqlMailboxStore(MailboxStore):
 
     def _activity(self, conn: sa.Connection, mailbox: str, now: datetime) -> None:
         """Create the mailbox or move its activity time on (locking its row)."""
-        stmt = self._insert(_boxes, {"name": mailbox, "created_at": now, "last_active_at": now})
-        later = _later(_boxes.c.last_active_at, stmt.excluded.last_active_at)
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=["name"], set_={"last_active_at": later})
-        )
+        conn.execute(self._upsert_box, {"p_mailbox": mailbox, "p_now": now})
+
+    def _frame_of(self, row: sa.RowMapping) -> bytes | None:
+        """The row's frame, from its file if it has one (None: the file is gone)."""
+        name = row["frame_file"]
+        if name is None:
+            return bytes(row["frame"])
+        if self._files is None:
+            raise StoreError(
+                f"relay message {row['message_id']} is kept in a file, but this hub has no "
+                "frame folder: start it with the folder its frames were written to"
+            )
+        return self._files.read(name)
+
+    def _drop_lost(self, lost: list[sa.RowMapping]) -> None:
+        """Acknowledge messages whose frame files are gone, so they stop blocking."""
+        for row in lost:
+            _log.error(
+                "relay message %s in %s (from %s, seq %s) lost its frame file %s; "
+                "dropping it: the recipient will see a gap in that stream",
+                row["message_id"],
+                row["mailbox"],
+                row["sender"],
+                row["seq"],
+                row["frame_file"],
+            )
+        c = _messages.c
+        with self._write() as conn:
+            conn.execute(
+                sa.update(_messages)
+                .where(c.message_id.in_([row["message_id"] for row in lost]))
+                .values(acked_at=sa.func.coalesce(c.acked_at, c.created_at), frame_file=None)
+            )
 
     # -- the store ---------------------------------------------------------------------
 
@@ -131,60 +232,71 @@ class SqlMailboxStore(MailboxStore):
             "seq": seq,
         }
         frame = bytes(frame)
-        values = {**identity, "frame": frame, "created_at": now, "acked_at": None}
-        with self._write() as conn:
-            self._activity(conn, mailbox, now)
-            stmt = (
-                self._insert(_messages, values)
-                .on_conflict_do_nothing(index_elements=list(identity))
-                .returning(_messages.c.message_id)
-            )
-            message_id = conn.execute(stmt).scalar_one_or_none()
-            if message_id is not None:
-                if self._notify_channel is not None:
-                    conn.execute(sa.select(sa.func.pg_notify(self._notify_channel, mailbox)))
-                return StoredMessage(mailbox, int(message_id), sender, task_id, seq, frame, now)
-            c = _messages.c
-            existing = sa.select(_messages).where(*(c[k] == v for k, v in identity.items()))
-            return _message(conn.execute(existing).mappings().one())
+        in_file = self._files is not None and len(frame) >= self._file_threshold
+        file_name = self._files.write(frame) if self._files is not None and in_file else None
+        params = {f"p_{key}": value for key, value in identity.items()}
+        values = {
+            **params,
+            "p_frame": b"" if in_file else frame,
+            "p_frame_file": file_name,
+            "p_now": now,
+        }
+        try:
+            with self._write() as conn:
+                self._activity(conn, mailbox, now)
+                message_id = conn.execute(self._insert_message, values).scalar_one_or_none()
+                if message_id is not None:
+                    if self._notify_channel is not None:
+                        conn.execute(sa.select(sa.func.pg_notify(self._notify_channel, mailbox)))
+                    file_name = None  # the row owns the file now
+                    return StoredMessage(mailbox, int(message_id), sender, task_id, seq, frame, now)
+                row = conn.execute(self._existing, params).mappings().one()
+        finally:
+            if file_name is not None and self._files is not None:  # a duplicate, or failed
+                self._files.delete([file_name])
+        stored = self._frame_of(row)
+        return _message(row, b"" if stored is None else stored)
 
     def pending(
         self, mailbox: str, *, after_id: int | None = None, limit: int = 100
     ) -> list[StoredMessage]:
         check_limit(limit)
-        c = _messages.c
-        stmt = sa.select(_messages).where(c.mailbox == mailbox, c.acked_at.is_(None))
+        params: dict[str, Any] = {"p_mailbox": mailbox, "p_limit": limit}
+        stmt = self._pending_first
         if after_id is not None:
-            stmt = stmt.where(c.message_id > after_id)
-        stmt = stmt.order_by(c.message_id).limit(limit)
+            stmt, params["p_after"] = self._pending_after, after_id
         with self._read() as conn:
-            return [_message(row) for row in conn.execute(stmt).mappings()]
+            rows = list(conn.execute(stmt, params).mappings())
+        messages: list[StoredMessage] = []
+        lost: list[sa.RowMapping] = []
+        for row in rows:
+            frame = self._frame_of(row)
+            if frame is None:
+                lost.append(row)
+            else:
+                messages.append(_message(row, frame))
+        if lost:
+            self._drop_lost(lost)
+        return messages
 
     def ack(self, mailbox: str, message_ids: Collection[int], now: datetime) -> int:
         now = require_aware(now)
         ids = sorted(set(message_ids))
-        c = _messages.c
         changed = 0
+        files: list[str] = []
         with self._write() as conn:
-            activity = (
-                sa.update(_boxes)
-                .where(_boxes.c.name == mailbox)
-                .values(
-                    last_active_at=_later(_boxes.c.last_active_at, sa.literal(now, t.UtcDateTime()))
-                )
-            )
-            conn.execute(activity)
+            conn.execute(self._touch_box, {"p_mailbox": mailbox, "p_now": now})
             for start in range(0, len(ids), _ACK_CHUNK):
-                stmt = (
-                    sa.update(_messages)
-                    .where(
-                        c.mailbox == mailbox,
-                        c.message_id.in_(ids[start : start + _ACK_CHUNK]),
-                        c.acked_at.is_(None),
-                    )
-                    .values(acked_at=now, frame=b"")
-                )
-                changed += conn.execute(stmt).rowcount
+                chunk = {
+                    "p_mailbox": mailbox,
+                    "p_ids": ids[start : start + _ACK_CHUNK],
+                    "p_now": now,
+                }
+                rows = conn.execute(self._ack_messages, chunk).all()
+                changed += len(rows)
+                files.extend(row.frame_file for row in rows if row.frame_file is not None)
+        if files and self._files is not None:
+            self._files.delete(files)
         return changed
 
     def touch(self, mailbox: str, now: datetime) -> None:
@@ -223,6 +335,18 @@ class SqlMailboxStore(MailboxStore):
         stmt = sa.delete(_messages).where(_messages.c.acked_at < cutoff)
         with self._write() as conn:
             return int(conn.execute(stmt).rowcount)
+
+    def sweep_files(self, older_than: timedelta) -> int:
+        """Delete frame files older than ``older_than`` that no message names."""
+        if self._files is None:
+            return 0
+        c = _messages.c
+        with self._read() as conn:
+            pending_files = sa.select(c.frame_file).where(
+                c.frame_file.is_not(None), c.acked_at.is_(None)
+            )
+            named = set(conn.execute(pending_files).scalars())
+        return self._files.sweep(named, older_than.total_seconds())
 
     def register_task(self, task_id: str, requester: str, pod_party: str, now: datetime) -> bool:
         now = require_aware(now)

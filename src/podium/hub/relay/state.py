@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,9 @@ __all__ = ["Housekept", "RelayState", "run_housekeeping"]
 
 _log = logging.getLogger("podium.hub.relay")
 
+#: Tasks whose participants one hub process remembers.
+_PARTICIPANTS_CACHED = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Housekept:
@@ -27,6 +31,7 @@ class Housekept:
     mailboxes: int
     messages: int
     tasks: int
+    files: int = 0
 
 
 @dataclass(slots=True)
@@ -37,22 +42,49 @@ class RelayState:
     settings: RelaySettings
     clock: Callable[[], datetime]
     notifier: MailboxNotifier = field(default_factory=InProcessNotifier)
+    _participants: OrderedDict[str, tuple[datetime, frozenset[str]]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+
+    async def participants(self, task_id: str) -> frozenset[str] | None:
+        """The task's two parties (None for an unknown task), from a small cache: a task's
+        participants never change once registered, and an entry lives at most
+        ``participants_ttl_s`` so an expired task is not remembered for long. Saves a
+        database round trip per relayed message."""
+        now = self.clock()
+        cached = self._participants.get(task_id)
+        if cached is not None and cached[0] > now:
+            self._participants.move_to_end(task_id)
+            return cached[1]
+        found = await run_in_threadpool(self.store.task_participants, task_id)
+        if found is not None:
+            expires = now + timedelta(seconds=self.settings.participants_ttl_s)
+            self._participants[task_id] = (expires, found)
+            self._participants.move_to_end(task_id)
+            while len(self._participants) > _PARTICIPANTS_CACHED:
+                self._participants.popitem(last=False)
+        else:
+            self._participants.pop(task_id, None)
+        return found
 
     def housekeep(self, now: datetime) -> Housekept:
-        """Delete idle task mailboxes (and forget their tasks) and old acknowledgements."""
+        """Delete idle task mailboxes (and forget their tasks), old acknowledgements and
+        orphaned frame files."""
         idle = timedelta(seconds=self.settings.task_mailbox_idle_s)
         done = Housekept(
             mailboxes=self.store.expire(now, idle),
             messages=self.store.purge_acked(now - timedelta(seconds=self.settings.ack_retention_s)),
             tasks=self.store.expire_tasks(now, idle),
+            files=self.store.sweep_files(timedelta(seconds=self.settings.orphan_file_age_s)),
         )
         if done != Housekept(0, 0, 0):
             _log.info(
                 "relay housekeeping: %d idle task mailboxes, %d acknowledged messages, "
-                "%d tasks removed",
+                "%d tasks, %d orphaned frame files removed",
                 done.mailboxes,
                 done.messages,
                 done.tasks,
+                done.files,
             )
         return done
 

@@ -293,6 +293,8 @@ relay_messages = sa.Table(
     sa.Column("frame", sa.LargeBinary(), nullable=False),
     _when("created_at"),
     _when("acked_at", nullable=True),
+    # Set when the frame is in a file of the store's frame folder (``frame`` is then empty).
+    sa.Column("frame_file", sa.String(), nullable=True),
     sa.UniqueConstraint("mailbox", "sender", "task_id", "seq", name="uq_hub_relay_messages_dedup"),
     sa.Index("ix_hub_relay_messages_mailbox", "mailbox", "message_id"),
     sa.Index("ix_hub_relay_messages_acked_at", "acked_at"),
