@@ -272,3 +272,7 @@ async def test_body_survives_a_hub_killed_mid_transfer(tmp_path: Path) -> None:
     assert outcome.sent == outcome.received == BodySummary(TOTAL, CHUNKS, expected_sha256)
     # the hub stored each chunk once and the modeller acknowledged every one
     assert _messages_in(hubs.data_dir, task_mailbox(task_id, MODELLER)) == (CHUNKS, CHUNKS, 0)
+    # acknowledged frames' files are gone; at most the frames in flight at the kill are
+    # left as orphans (written, row never committed) for housekeeping to sweep
+    frames = hubs.data_dir / "relay-frames"
+    assert len(list(frames.iterdir())) <= DEFAULT_WINDOW
