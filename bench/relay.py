@@ -16,10 +16,10 @@ seeded with a modeller and a pod owner, each with an API key. Clients are raw
    (``PODIUM_BENCH_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/
    test``, in a schema of its own, dropped afterwards; skipped with a note if unreachable).
 3. **Bulk**: a body (1 GiB; quick 64 MiB) pod -> modeller in 4 MiB chunks, sealed with
-   AES-256-GCM, as ``MODEL_PARAMETERS`` envelopes, the modeller opening and hashing each
-   (:mod:`bench._relay_peers`); baselines in the same run: a raw loopback TCP copy and a
-   direct one-hop WebSocket copy of the same bytes (plain copies: their receivers count
-   the bytes and hash nothing). Sender and receiver are child
+   AES-256-GCM, as ``MODEL_PARAMETERS`` envelopes, the modeller opening each and checking
+   a CRC-32 of the whole body (:mod:`bench._relay_peers`); baselines in the same run: a
+   raw loopback TCP copy and a direct one-hop WebSocket copy of the same bytes (plain
+   copies: their receivers count the bytes and check nothing). Sender and receiver are child
    processes of their own; their RSS and the hub's are sampled (``psutil``) and reported
    as the peak and the peak above idle (just before the copy starts). Targets: at least
    10% of raw TCP and 40% of one-hop WebSocket throughput; each process under 256 MiB
@@ -52,7 +52,7 @@ from bench._relay_peers import (
     WS_MAX_SIZE,
     Parties,
     PeerSpec,
-    body_digest,
+    body_checksum,
     envelope_frame,
     hub_connect,
     peer_main,
@@ -520,7 +520,7 @@ def bulk_copy(
     if done["receiver"]["bytes"] != spec.total:
         raise RuntimeError(f"the {spec.mode} copy brought {done['receiver']['bytes']} bytes")
     if spec.digest and done["receiver"]["digest"] != expected:
-        raise RuntimeError(f"the {spec.mode} copy arrived changed: sha256 differs")
+        raise RuntimeError(f"the {spec.mode} copy arrived changed: its CRC-32 differs")
     seconds = done["receiver"]["finished"] - done["sender"]["started"]
     return Copy(spec.mode, spec.total, seconds, rss.peak, idle)
 
@@ -528,8 +528,8 @@ def bulk_copy(
 def bulk_copies(url: str, keys: Mapping[str, str], hub_pid: int, sizes: Sizes) -> dict[str, Copy]:
     """The hub copy and both baselines, of the same body."""
     base = PeerSpec(mode="tcp", total=sizes.bulk_bytes, seed=20261122)
-    print(f"bulk: sha256 of the {sizes.bulk_bytes / MIB:,.0f} MiB body ...", flush=True)
-    expected = body_digest(base.total, base.chunk, base.seed)
+    print(f"bulk: CRC-32 of the {sizes.bulk_bytes / MIB:,.0f} MiB body ...", flush=True)
+    expected = body_checksum(base.total, base.chunk, base.seed)
     copies: dict[str, Copy] = {}
     for mode in MODES:
         print(f"bulk: {MODE_NAMES[mode]} ...", flush=True)

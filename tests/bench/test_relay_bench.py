@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zlib
 
 import pytest
 from bench._relay_peers import (
     Parties,
+    body_checksum,
     body_chunks,
     body_digest,
     chunk_sizes,
@@ -58,6 +60,7 @@ def test_body_chunks_are_repeatable_and_not_all_alike() -> None:
     assert first[0] != first[1]
     assert first != list(body_chunks(10_000, 4096, seed=2))
     assert body_digest(10_000, 4096, 1) == hashlib.sha256(b"".join(first)).hexdigest()
+    assert body_checksum(10_000, 4096, 1) == f"{zlib.crc32(b''.join(first)):08x}"
 
 
 def test_envelope_frames_round_trip_through_a_deliver() -> None:

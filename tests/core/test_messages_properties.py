@@ -3,6 +3,7 @@ mutation of a valid frame, makes a decoder raise anything but its own refusal.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ from podium.core.messages import (
     task_hash_of,
     task_mailbox,
 )
+from podium.core.messages._frames import _envelope_map
 from podium.core.names import NAME_CHARS
 
 PROPERTY = settings(max_examples=200, derandomize=True, deadline=None)
@@ -112,6 +114,16 @@ def test_envelopes_round_trip_exactly(envelope: Envelope) -> None:
     assert decoded == envelope
     assert _same(decoded.sent_at, envelope.sent_at)
     assert all(_same(decoded.meta[key], value) for key, value in envelope.meta.items())
+
+
+@PROPERTY
+@given(envelopes(), st.sampled_from([0, 1, 255, 256, 65535, 65536, 70_000]))
+def test_frames_are_plain_msgpack_of_the_envelope(envelope: Envelope, body_size: int) -> None:
+    """The fast encoder writes exactly what msgpack writes for the envelope's map, at
+    every bin header size."""
+    envelope = dataclasses.replace(envelope, body=bytes(body_size))
+    expected = msgpack.packb(_envelope_map(envelope), use_bin_type=True)
+    assert encode_frame(envelope) == expected
 
 
 @PROPERTY
