@@ -58,6 +58,13 @@ class InProcessHarness(RelayHarness):
     def lose_receipts(self, lose: bool) -> None:
         self.relay.lose_receipts = lose
 
+    def renewing_transport(self, user: str) -> Transport:
+        return self.relay.transport(self.provider(user, lambda: self.credential(user)))
+
+    def revoke(self, user: str) -> None:
+        self.relay.revoke(self.credential(user))
+        self._credentials[user] = self.relay.add_user(user)
+
 
 async def _bridge(relay: InProcessRelay, socket: ServerConnection) -> None:
     """Serve one WebSocket client from the in-memory relay's rules."""
@@ -103,6 +110,9 @@ class WebSocketBridgeHarness(InProcessHarness):
 
     def bad_transport(self) -> Transport:
         return WebSocketTransport(self.url, "not-a-credential")
+
+    def renewing_transport(self, user: str) -> Transport:
+        return WebSocketTransport(self.url, self.provider(user, lambda: self.credential(user)))
 
 
 @asynccontextmanager

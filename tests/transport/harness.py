@@ -60,3 +60,23 @@ class RelayHarness(ABC):
     @abstractmethod
     def lose_receipts(self, lose: bool) -> None:
         """Store messages but send no receipts while ``lose`` is true."""
+
+    @abstractmethod
+    def renewing_transport(self, user: str) -> Transport:
+        """A transport whose credential is a function giving ``user``'s current one
+        (made by :meth:`provider`)."""
+
+    def provider(self, user: str, current: Callable[[], str]) -> Callable[[], str]:
+        """A credential function for ``user`` that counts its calls in :attr:`dials`."""
+        self.dials = getattr(self, "dials", {})
+
+        def credential() -> str:
+            self.dials[user] = self.dials.get(user, 0) + 1
+            return current()
+
+        return credential
+
+    @abstractmethod
+    def revoke(self, user: str) -> None:
+        """Revoke ``user``'s current credential (the hub closes its live connections with
+        4440 when it next checks) and issue a fresh one."""

@@ -17,14 +17,19 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from podium.hub.config import RelaySettings
 from podium.hub.models import utcnow
 from podium.hub.relay.mailbox import InMemoryMailboxStore, StoredMessage
+from podium.hub.security import parse_api_key
 from podium.hub.services import HubServices
 from podium.transport import Transport, WebSocketTransport
 from tests.hub.conftest import PASSWORD, make_services
 from tests.hub.relay.hub_server import running_hub
 from tests.transport.cutting_proxy import CuttingProxy, bearer_of, cutting_proxy
 from tests.transport.harness import RelayHarness
+
+#: How often this hub re-checks a connection's credential (fast, for the revoke cases).
+REAUTH_INTERVAL_S = 0.05
 
 
 class CountingMailboxStore(InMemoryMailboxStore):
@@ -64,6 +69,17 @@ class ApiKeys:
             self._keys[user] = key
             self._users[key] = user
         return self._keys[user]
+
+    def renew(self, user: str) -> None:
+        """Revoke ``user``'s API key and make a new one."""
+        old = self.credential(user)
+        parts = parse_api_key(old)
+        assert parts is not None
+        now = utcnow()
+        self._services.store.revoke_api_key(parts.key_id, now)
+        _, key = self._services.accounts.create_api_key(user, "relay-tests", now)
+        self._keys[user] = key
+        self._users[key] = user
 
     def user_of(self, head: bytes) -> str:
         """The user whose API key a request head carries ("" for a key not made here)."""
@@ -105,12 +121,20 @@ class RealHubHarness(RelayHarness):
     def lose_receipts(self, lose: bool) -> None:
         raise NotImplementedError("a real hub always sends receipts")
 
+    def renewing_transport(self, user: str) -> Transport:
+        credential = self.provider(user, lambda: self._keys.credential(user))
+        return WebSocketTransport(self._proxy_url, credential)
+
+    def revoke(self, user: str) -> None:
+        self._keys.renew(user)
+
 
 @asynccontextmanager
 async def real_hub(tmp_path: Path) -> AsyncIterator[RelayHarness]:
     """A real hub and its proxy, stopped (bounded) on exit."""
     store = CountingMailboxStore()
-    services = dataclasses.replace(make_services(tmp_path, utcnow), mailboxes=store)
+    relay = RelaySettings(reauth_interval_s=REAUTH_INTERVAL_S)
+    services = dataclasses.replace(make_services(tmp_path, utcnow, relay=relay), mailboxes=store)
     keys = ApiKeys(services)
     with running_hub(services) as url:
         parts = urlsplit(url)

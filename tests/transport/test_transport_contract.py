@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from podium.core.messages import Envelope, MessageType, pod_mailbox, task_mailbox
+from podium.core.messages import CloseCode, Envelope, MessageType, pod_mailbox, task_mailbox
 from podium.transport import Connection, RelayClosedError, RelayRefusedError, Transport
 from tests.transport.harness import WAIT_S, RelayHarness, eventually, fast_options
 
@@ -338,3 +338,44 @@ async def test_a_task_belongs_to_its_first_requester(harness: RelayHarness) -> N
                 await carol.send(job_request(sender="carol"))
     assert caught.value.code == 4403
     assert harness.stored(POD_INBOX) == 1
+
+
+async def test_a_revoked_credential_ends_a_live_connection(harness: RelayHarness) -> None:
+    """The hub re-checks credentials while connected: revoking alice's closes her
+    connection with 4440, which a fixed credential cannot get past."""
+    async with asyncio.timeout(WAIT_S):
+        async with harness.transport("alice").connect(
+            [ALICE_TASK_INBOX], options=fast_options()
+        ) as me:
+            await open_task(me)  # a receipt: the hub has authenticated this connection
+            harness.revoke("alice")
+            with pytest.raises(RelayClosedError) as closed:
+                await me.receive()
+    assert closed.value.code == CloseCode.CREDENTIAL_EXPIRED
+    assert "expired or revoked" in str(closed.value)
+
+
+async def test_a_renewing_connection_survives_revocation(harness: RelayHarness) -> None:
+    """With a credential function, a connection cut for an expired credential dials
+    again with the fresh one and goes on: nothing lost, nothing handed over twice."""
+    async with asyncio.timeout(WAIT_S):
+        async with (
+            harness.transport("bob").connect([BOB_TASK_INBOX], options=fast_options()) as pod,
+            harness.renewing_transport("alice").connect(
+                [ALICE_TASK_INBOX], options=fast_options()
+            ) as me,
+        ):
+            await open_task(me)
+            await pod.send(message(0, to=ALICE_TASK_INBOX, sender="bob.census"))
+            first = await receive(me)  # taken, not yet acknowledged
+            harness.revoke("alice")
+            await eventually(lambda: harness.dials["alice"] >= 2)
+            await pod.send(message(1, to=ALICE_TASK_INBOX, sender="bob.census"))
+            second = await receive(me)
+            await nothing_more(me)
+            await me.ack(first)
+            await me.ack(second)
+            await me.send(message(2))  # and alice can still send
+            got = await receive(pod)
+            await eventually(lambda: harness.pending(ALICE_TASK_INBOX) == 0)
+    assert [first.seq, second.seq, got.seq] == [0, 1, 2]

@@ -49,7 +49,8 @@ class RelaySettings:
     ``task_mailbox_idle_s`` and forgets acknowledged messages older than
     ``ack_retention_s`` (the window in which a retried send is still recognised), and
     frame files older than ``orphan_file_age_s`` that no pending message names. A hub
-    process remembers a task's participants for ``participants_ttl_s``.
+    process remembers a task's participants for ``participants_ttl_s``. A connection's
+    credential is checked again every ``reauth_interval_s``.
     Frames of ``file_threshold`` bytes or more are kept in files under ``frame_dir``
     rather than in the database: by default ``<data_dir>/relay-frames`` on SQLite, and
     none (frames in the database) on PostgreSQL, where every replica would have to share
@@ -68,6 +69,7 @@ class RelaySettings:
     file_threshold: int = 64 * 1024
     orphan_file_age_s: float = 3600.0
     participants_ttl_s: float = 60.0
+    reauth_interval_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

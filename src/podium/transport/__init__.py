@@ -29,7 +29,7 @@ from podium.transport._body import (
 from podium.transport._dedup import Deduplicator
 from podium.transport._errors import RelayClosedError, RelayRefusedError, TransportError
 from podium.transport._inprocess import InProcessRelay, InProcessTransport
-from podium.transport._link import FATAL_CLOSE_CODES
+from podium.transport._link import FATAL_CLOSE_CODES, Credential
 from podium.transport._websocket import WebSocketTransport, relay_url
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "BodySummary",
     "Connection",
     "ConnectionOptions",
+    "Credential",
     "Deduplicator",
     "InProcessRelay",
     "InProcessTransport",

@@ -3,7 +3,8 @@
 :class:`InProcessRelay` keeps the hub's rules over the real frames (encoded and decoded
 exactly as on the wire), so code tested against it behaves the same against a hub:
 
-- a credential names a user; an unknown one is refused with close code 4401;
+- a credential names a user; an unknown one is refused with close code 4401; a revoked
+  one (:meth:`InProcessRelay.revoke`) closes its live connections with 4440;
 - a user owns ``pod/<user>/*`` and ``task/*/<user>`` and ``task/*/<user>.<pod>``; subscribing
   to any other mailbox is answered ``REFUSED`` (4403, naming the mailbox, seq 0), and so is
   a message whose sender is not the user or one of their pods;
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from podium.core.messages import (
+    CLOSE_REASONS,
     DEFAULT_MAX_FRAME_BYTES,
     Ack,
     CloseCode,
@@ -47,7 +49,13 @@ from podium.core.messages import (
     parse_mailbox,
 )
 from podium.transport._base import Connection, ConnectionOptions, Transport
-from podium.transport._link import ABNORMAL_CLOSURE, Link, LinkClosed
+from podium.transport._link import (
+    ABNORMAL_CLOSURE,
+    Credential,
+    Link,
+    LinkClosed,
+    current_credential,
+)
 from podium.transport._session import RelaySession
 
 __all__ = ["InProcessRelay", "InProcessTransport"]
@@ -93,9 +101,10 @@ class _Box:
 class _HubSide(Link):
     """Both ends of one in-process connection: the client holds it as its link."""
 
-    def __init__(self, relay: InProcessRelay, user: str) -> None:
+    def __init__(self, relay: InProcessRelay, user: str, credential: str) -> None:
         self._relay = relay
         self.user = user
+        self.credential = credential
         self.mailboxes: set[str] = set()
         self.delivered: set[int] = set()
         self._to_client: asyncio.Queue[bytes | LinkClosed] = asyncio.Queue()
@@ -145,13 +154,23 @@ class InProcessRelay:
         self.lose_receipts = False
 
     def add_user(self, name: str) -> str:
-        """Register ``name`` and return a fresh credential for it."""
+        """Register ``name`` (if new) and return a fresh credential for it."""
         credential = secrets.token_urlsafe(16)
         self._credentials[credential] = name
         return credential
 
-    def transport(self, credential: str) -> InProcessTransport:
-        """A transport that connects with ``credential``."""
+    def revoke(self, credential: str) -> int:
+        """Forget ``credential`` and close its live connections with ``4440``, as the hub
+        does when it re-checks a revoked or expired credential; how many were closed."""
+        self._credentials.pop(credential, None)
+        victims = [s for s in self._sessions if s.credential == credential]
+        code = CloseCode.CREDENTIAL_EXPIRED
+        for session in victims:
+            session.shut(int(code), CLOSE_REASONS[code])
+        return len(victims)
+
+    def transport(self, credential: Credential) -> InProcessTransport:
+        """A transport that connects with ``credential`` (or a function giving it)."""
         return InProcessTransport(self, credential)
 
     def drop(self, user: str | None = None) -> int:
@@ -190,7 +209,7 @@ class InProcessRelay:
         user = self._credentials.get(credential)
         if user is None:
             raise LinkClosed(CloseCode.UNAUTHENTICATED, "unknown credential")
-        session = _HubSide(self, user)
+        session = _HubSide(self, user, credential)
         self._sessions.add(session)
         return session
 
@@ -273,7 +292,7 @@ class InProcessTransport(Transport):
     """Connects to an :class:`InProcessRelay` with a credential from
     :meth:`InProcessRelay.add_user`."""
 
-    def __init__(self, relay: InProcessRelay, credential: str) -> None:
+    def __init__(self, relay: InProcessRelay, credential: Credential) -> None:
         self._relay = relay
         self._credential = credential
 
@@ -281,7 +300,11 @@ class InProcessTransport(Transport):
         self, mailboxes: Sequence[str], *, options: ConnectionOptions | None = None
     ) -> Connection:
         async def dial() -> Link:
+            credential = await current_credential(self._credential)
             await asyncio.sleep(0)  # a real dial yields; so does this one
-            return self._relay.open_link(self._credential)
+            return self._relay.open_link(credential)
 
-        return RelaySession(dial, mailboxes, options or ConnectionOptions())
+        renews = not isinstance(self._credential, str)
+        return RelaySession(
+            dial, mailboxes, options or ConnectionOptions(), renews_credential=renews
+        )

@@ -13,11 +13,44 @@ from collections.abc import Awaitable, Callable
 
 from podium.core.messages import CloseCode
 
-__all__ = ["FATAL_CLOSE_CODES", "Dialer", "Link", "LinkClosed"]
+__all__ = [
+    "FATAL_CLOSE_CODES",
+    "Credential",
+    "Dialer",
+    "Link",
+    "LinkClosed",
+    "check_credential",
+    "current_credential",
+]
+
+#: A token or API key, or a function (sync or async) that gives the current one: called
+#: on every dial, so a connection whose credential expired (close code 4440) reconnects
+#: with a fresh one instead of failing.
+Credential = str | Callable[[], str | Awaitable[str]]
+
+
+def check_credential(credential: str) -> str:
+    """``credential`` if it can go into an ``Authorization`` header, else ValueError."""
+    if not credential or any(c in credential for c in "\r\n"):
+        raise ValueError("the credential must be a non-empty token or API key")
+    return credential
+
+
+async def current_credential(credential: Credential) -> str:
+    """The credential to dial with now."""
+    if isinstance(credential, str):
+        return credential
+    value = credential()
+    if not isinstance(value, str):
+        value = await value
+    return check_credential(value)
+
 
 #: Close codes after which reconnecting cannot help: the credential or a mailbox is
 #: wrong, or the client itself sent a frame the hub cannot take (resending it after a
-#: reconnect would loop for ever). Every other code (going away, abnormal closure, idle
+#: reconnect would loop for ever). ``4440`` (the credential expired while connected) is
+#: fatal only for a fixed credential: a credential function gives a fresh one on the next
+#: dial. Every other code (going away, abnormal closure, idle
 #: timeout, too many requests, server error) is answered by reconnecting with backoff.
 FATAL_CLOSE_CODES = frozenset(
     {

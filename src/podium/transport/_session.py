@@ -72,7 +72,15 @@ class _Outgoing:
 class RelaySession(Connection):
     """A :class:`Connection` that reconnects, resends and drops duplicates."""
 
-    def __init__(self, dial: Dialer, mailboxes: Sequence[str], options: ConnectionOptions) -> None:
+    def __init__(
+        self,
+        dial: Dialer,
+        mailboxes: Sequence[str],
+        options: ConnectionOptions,
+        *,
+        renews_credential: bool = False,
+    ) -> None:
+        self._renews_credential = renews_credential
         self._mailboxes = frozenset(mailboxes)
         self._subscribe = encode_control(Subscribe(tuple(mailboxes)))  # validates, no I/O
         self._dial = dial
@@ -208,7 +216,9 @@ class RelaySession(Connection):
                 return
             if self._closed is not None:
                 return
-            if error.fatal:
+            if error.fatal or (
+                error.code == CloseCode.CREDENTIAL_EXPIRED and not self._renews_credential
+            ):
                 logger.warning("relay connection refused for good: %s", error)
                 self._fail(RelayClosedError(error.code, error.reason))
                 return

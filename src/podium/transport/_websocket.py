@@ -16,7 +16,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from podium.core.messages import DELIVER_OVERHEAD, CloseCode
 from podium.transport._base import Connection, ConnectionOptions, Transport
-from podium.transport._link import ABNORMAL_CLOSURE, Link, LinkClosed
+from podium.transport._link import (
+    ABNORMAL_CLOSURE,
+    Credential,
+    Link,
+    LinkClosed,
+    check_credential,
+    current_credential,
+)
 from podium.transport._session import RelaySession
 
 __all__ = ["WebSocketTransport", "relay_url"]
@@ -73,15 +80,18 @@ class _WebSocketLink(Link):
 
 
 class WebSocketTransport(Transport):
-    """Connects to the hub at ``hub_url`` with ``credential`` (token or API key).
+    """Connects to the hub at ``hub_url`` with ``credential``: a token or API key, or a
+    function (sync or async) returning the current one, called on every dial (the hub
+    closes a connection whose credential expired or was revoked with ``4440``; with a
+    function, the connection reconnects with a fresh credential and resumes).
 
     Nothing is opened until a connection is entered.
     """
 
-    def __init__(self, hub_url: str, credential: str) -> None:
+    def __init__(self, hub_url: str, credential: Credential) -> None:
         self._url = relay_url(hub_url)
-        if not credential or any(c in credential for c in "\r\n"):
-            raise ValueError("the credential must be a non-empty token or API key")
+        if isinstance(credential, str):
+            check_credential(credential)
         self._credential = credential
 
     @property
@@ -95,10 +105,11 @@ class WebSocketTransport(Transport):
         settings = options or ConnectionOptions()
 
         async def dial() -> Link:
+            credential = await current_credential(self._credential)
             try:
                 socket = await connect(
                     self._url,
-                    additional_headers={"Authorization": f"Bearer {self._credential}"},
+                    additional_headers={"Authorization": f"Bearer {credential}"},
                     max_size=settings.max_frame_bytes + DELIVER_OVERHEAD,
                     compression=None,  # sealed bodies do not compress
                     ping_interval=settings.ping_interval,
@@ -112,4 +123,5 @@ class WebSocketTransport(Transport):
                 raise LinkClosed(None, f"cannot reach {self._url}: {error}") from None
             return _WebSocketLink(socket)
 
-        return RelaySession(dial, mailboxes, settings)
+        renews = not isinstance(self._credential, str)
+        return RelaySession(dial, mailboxes, settings, renews_credential=renews)

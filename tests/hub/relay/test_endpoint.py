@@ -63,7 +63,9 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterato
     (tmp_path / "hub").mkdir()
     for mailboxes in _mailbox_store(request.param, request, tmp_path):
         services = make_services(
-            tmp_path, clock, relay=RelaySettings(max_frame_bytes=MAX_FRAME, window=4)
+            tmp_path,
+            clock,
+            relay=RelaySettings(max_frame_bytes=MAX_FRAME, window=4, reauth_interval_s=0.05),
         )
         services = HubServices(
             services.config,
@@ -117,6 +119,29 @@ async def test_subscribing_to_another_partys_task_mailbox_is_refused(hub: Hub) -
                 mailbox,
                 TASK,
             )
+
+
+async def test_an_access_token_expiring_while_connected_closes_4440(hub: Hub, clock: Clock) -> None:
+    """The hub re-checks the credential while the connection lives: once bob's access
+    token has expired, his connection is closed with 4440 (reconnect with a fresh one)."""
+    async with peer(hub.url, hub.bob) as bob:
+        await bob.send_envelope(envelope())
+        assert await bob.receipt() == Receipt(TASK, POD_BOX, 0)  # authenticated and served
+        clock.advance(hub.services.config.access_token_ttl_s + 1)
+        assert await bob.close_code() == CloseCode.CREDENTIAL_EXPIRED
+
+
+async def test_a_revoked_api_key_closes_its_live_connection_4440(hub: Hub, clock: Clock) -> None:
+    """Revoking the pod's API key cuts the pod's live connection; the owner's token
+    connection is not touched."""
+    async with peer(hub.url, hub.pod_key) as pod, peer(hub.url, hub.alice) as alice:
+        await pod.subscribe(POD_BOX)
+        await alice.subscribe(POD_BOX)
+        key_id = hub.pod_key.split("_")[1]
+        hub.services.store.revoke_api_key(key_id, clock())
+        assert await pod.close_code() == CloseCode.CREDENTIAL_EXPIRED
+        await alice.send_envelope(envelope(sender="alice"))
+        assert await alice.receipt() == Receipt(TASK, POD_BOX, 0)
 
 
 # -- delivery ----------------------------------------------------------------------------

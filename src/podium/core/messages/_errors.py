@@ -44,6 +44,7 @@ class CloseCode(IntEnum):
     UNKNOWN_MESSAGE_TYPE = 4415
     UNSUPPORTED_VERSION = 4426
     TOO_MANY_REQUESTS = 4429
+    CREDENTIAL_EXPIRED = 4440
 
 
 #: The public reason sent with each close code (a WebSocket close reason is at most 123
@@ -59,6 +60,7 @@ CLOSE_REASONS: Mapping[CloseCode, str] = MappingProxyType(
         CloseCode.UNKNOWN_MESSAGE_TYPE: "unknown or unexpected message type",
         CloseCode.UNSUPPORTED_VERSION: "unsupported frame format version",
         CloseCode.TOO_MANY_REQUESTS: "too many messages: slow down",
+        CloseCode.CREDENTIAL_EXPIRED: "credential expired or revoked: reconnect with a fresh one",
     }
 )
 

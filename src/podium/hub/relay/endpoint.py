@@ -30,6 +30,11 @@ Protocol (frames are the binary msgpack frames of :mod:`podium.core.messages`):
    :class:`FrameError`'s code (``4400``, ``4413``, ``4415``, ``4426``); other
    connections are not affected. A store failure closes with ``1011``.
 
+7. The credential is checked again every ``reauth_interval_s`` while the connection
+   lives: once it has expired (an access token) or was revoked (an API key, a user
+   deactivated), the hub closes with ``4440``; a client that can get a fresh credential
+   reconnects with it and resumes.
+
 Keep-alive is uvicorn's WebSocket ping. Frames to the client go through a bounded queue
 (``send_queue``): a client that does not read stops being read from.
 """
@@ -39,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -99,27 +104,40 @@ async def relay_endpoint(websocket: WebSocket) -> None:
     services: HubServices = websocket.app.state.services
     await websocket.accept()
     credential = _bearer(websocket)
-    user: str | None = None
-    if credential is not None:
+
+    async def authenticate() -> str | None:
+        """The user behind the connection's credential now, or None."""
+        if credential is None:
+            return None
         try:
             principal = await run_in_threadpool(
                 services.accounts.authenticate_bearer, credential, services.now()
             )
-            user = principal.name
         except HubError as error:
-            _log.info("relay connection refused: %s", error.code.value)
+            _log.info("relay credential refused: %s", error.code.value)
+            return None
+        return principal.name
+
+    user = await authenticate()
     if user is None:
         code = CloseCode.UNAUTHENTICATED
         await websocket.close(int(code), CLOSE_REASONS[code])
         return
-    await RelaySession(services.relay, user, websocket).run()
+    await RelaySession(services.relay, user, websocket, authenticate).run()
 
 
 class RelaySession:
     """One authenticated connection: a reader, a deliverer and a writer task."""
 
-    def __init__(self, relay: RelayState, user: str, websocket: WebSocket) -> None:
+    def __init__(
+        self,
+        relay: RelayState,
+        user: str,
+        websocket: WebSocket,
+        authenticate: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self._relay = relay
+        self._authenticate = authenticate
         self._store = relay.store
         self._settings = relay.settings
         self._user = user
@@ -139,6 +157,8 @@ class RelaySession:
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._deliver_loop()),
         ]
+        if self._authenticate is not None:
+            workers.append(asyncio.create_task(self._reauth_loop(self._authenticate)))
         try:
             done, _ = await asyncio.wait([writer, *workers], return_when=asyncio.FIRST_COMPLETED)
             close = self._outcome(done)
@@ -195,6 +215,16 @@ class RelaySession:
             now = self._relay.clock()
             for mailbox in list(self._cursors):
                 await run_in_threadpool(self._store.touch, mailbox, now)
+
+    async def _reauth_loop(self, authenticate: Callable[[], Awaitable[str | None]]) -> _Close:
+        """Check the credential every ``reauth_interval_s``; end the connection (4440)
+        once it no longer names this connection's user."""
+        while True:
+            await asyncio.sleep(self._settings.reauth_interval_s)
+            if await authenticate() != self._user:
+                _log.info("relay connection of %s closed: credential expired", self._user)
+                code = CloseCode.CREDENTIAL_EXPIRED
+                return _Close(int(code), CLOSE_REASONS[code])
 
     # -- writer ------------------------------------------------------------------------
 
