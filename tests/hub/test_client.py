@@ -234,6 +234,24 @@ async def test_expired_access_token_is_refreshed_once(
     assert hub.token == seen[1].access_token != seen[0].access_token
 
 
+async def test_fresh_token_refreshes_only_an_expired_token(
+    services: HubServices,
+    transport: httpx.ASGITransport,
+    stack: AsyncExitStack,
+    clock: Clock,
+) -> None:
+    """fresh_token (a relay transport's credential function) keeps a live token and
+    replaces an expired one with a token the hub accepts."""
+    seen: list[TokenOut] = []
+    hub = await _logged_in(services, transport, stack, "alice", on_tokens=seen.append)
+    first = await hub.fresh_token()
+    assert first == seen[0].access_token
+    clock.advance(services.config.access_token_ttl_s + 1)
+    second = await hub.fresh_token()
+    assert second == seen[1].access_token != first
+    assert services.accounts.authenticate_bearer(second, clock()).name == "alice"
+
+
 async def test_concurrent_expired_requests_refresh_once(
     services: HubServices,
     transport: httpx.ASGITransport,

@@ -397,6 +397,22 @@ class HubClient:
         """The authenticated user."""
         return self._parse(UserOut, await self._request("GET", "/users/me"))
 
+    async def fresh_token(self) -> str:
+        """A credential the hub accepts now: the current access token (or API key), after
+        one cheap authenticated request that refreshes an expired token first.
+
+        Pass the method itself as a relay connection's credential, so a connection the hub
+        closed for an expired token (``4440``) dials again with a fresh one:
+        ``WebSocketTransport(hub_url, client.fresh_token)``.
+
+        Raises:
+            HubClientError: The token expired and cannot be refreshed (log in again).
+        """
+        await self.me()
+        if self._token is None:  # pragma: no cover - me() above needs a token
+            raise HubClientError(401, "not-authenticated", "Not signed in")
+        return self._token
+
     async def users(self) -> list[UserOut]:
         """Every account (hub admins only)."""
         return self._parse_list(UserOut, await self._request("GET", "/users"))
