@@ -97,6 +97,11 @@ class Hubs:
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
+    def frame_dir(self) -> Path:
+        """Where the hub keeps large frames (a folder of its own, by option)."""
+        return self.data_dir.parent / "frames"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -104,6 +109,7 @@ class Hubs:
         """Start a hub and wait for its ready line (blocking)."""
         command = [sys.executable, "-m", "podium", "hub", "serve"]
         options = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+        options += ["--relay-frame-dir", str(self.frame_dir)]
         with self.log.open("a") as stderr:
             process = subprocess.Popen(
                 [*command, *options],
@@ -274,5 +280,5 @@ async def test_body_survives_a_hub_killed_mid_transfer(tmp_path: Path) -> None:
     assert _messages_in(hubs.data_dir, task_mailbox(task_id, MODELLER)) == (CHUNKS, CHUNKS, 0)
     # acknowledged frames' files are gone; at most the frames in flight at the kill are
     # left as orphans (written, row never committed) for housekeeping to sweep
-    frames = hubs.data_dir / "relay-frames"
-    assert len(list(frames.iterdir())) <= DEFAULT_WINDOW
+    assert not (hubs.data_dir / "relay-frames").exists()  # --relay-frame-dir was used
+    assert len(list(hubs.frame_dir.iterdir())) <= DEFAULT_WINDOW

@@ -52,6 +52,7 @@ def _config(
     *,
     public_url: str | None = None,
     heartbeat_interval: float | None = None,
+    relay_frame_dir: Path | None = None,
 ) -> HubConfig:
     from podium.cli.credentials import normalize_hub_url
     from podium.hub.config import HubConfig
@@ -64,6 +65,9 @@ def _config(
     )
     if heartbeat_interval is not None:
         config = replace(config, heartbeat_interval_s=heartbeat_interval)
+    if relay_frame_dir is not None:
+        relay = replace(config.relay, frame_dir=relay_frame_dir.expanduser())
+        config = replace(config, relay=relay)
     return config
 
 
@@ -95,14 +99,30 @@ def serve_command(
             "[default: 10].",
         ),
     ] = None,
+    relay_frame_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--relay-frame-dir",
+            metavar="DIR",
+            help="Keep large relay messages (64 KiB and more) in files here; with several "
+            "hubs on one PostgreSQL, a folder they all share "
+            "[default: DATA_DIR/relay-frames on SQLite, in the database on PostgreSQL].",
+        ),
+    ] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request on stderr.")
     ] = False,
 ) -> None:
-    """Run the hub: REST API, web UI and device login on one port, until Ctrl-C."""
+    """Run the hub: REST API, web UI, device login and the relay on one port, until Ctrl-C."""
     from podium.hub.server import serve
 
-    config = _config(data_dir, db, public_url=public_url, heartbeat_interval=heartbeat_interval)
+    config = _config(
+        data_dir,
+        db,
+        public_url=public_url,
+        heartbeat_interval=heartbeat_interval,
+        relay_frame_dir=relay_frame_dir,
+    )
     serve(config, host, port, access_log=access_log)
 
 
