@@ -151,7 +151,8 @@ class SessionOpener:
             raise DecryptionError(f"{where}: message {seq} is too short to be sealed")
         aad = _associated_data(self.task_id, self.sender, seq, final)
         try:
-            plaintext = self._aead.decrypt(ciphertext[:_NONCE], ciphertext[_NONCE:], aad)
+            sealed = memoryview(ciphertext)  # no copy of a large body
+            plaintext = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
         except InvalidTag:
             raise DecryptionError(
                 f"{where}: message {seq} does not open: another key, task, sender or "
