@@ -23,11 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,51 +35,12 @@ from rich.console import Console
 from podium.hub.client import HubClient
 from podium.hub.config import HubConfig
 from podium.hub.schemas import DecisionIn, DecisionOut, PodIn
+from podium.pod.keys import PodKeys, load_or_create_pod_keys
 
 __all__ = ["run_demo"]
 
 CENSUS_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "census-income.yaml"
 OWNER, MODELLER = "alice", "bob"
-
-
-@dataclass(frozen=True)
-class PodKeys:
-    """The pod's public keys (base64url raw bytes) and where the private halves are."""
-
-    signing: str
-    encryption: str
-    folder: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
-def make_pod_keys(folder: Path) -> PodKeys:
-    """Fresh Ed25519 and X25519 key pairs; private keys as PEM files with mode 0600."""
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
-
-    folder.mkdir(parents=True, exist_ok=True)
-    signing = ed25519.Ed25519PrivateKey.generate()
-    encryption = x25519.X25519PrivateKey.generate()
-    public: list[str] = []
-    for name, key in (("signing", signing), ("encryption", encryption)):
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_private(folder / f"{name}-key.pem", pem)
-        raw = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        public.append(base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
-    return PodKeys(public[0], public[1], folder)
 
 
 def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
@@ -105,8 +64,8 @@ def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
         schema_=schema.to_dict(),
         schema_hash=schema.hash,
         number_of_records=schema.num_records,
-        signing_key=keys.signing,
-        encryption_key=keys.encryption,
+        signing_key=keys.signing.public_b64,
+        encryption_key=keys.encryption.public_b64,
     )
 
 
@@ -167,7 +126,7 @@ async def _demo(console: Console, data_dir: Path, config_path: Path) -> dict[str
         async with HubClient(url, token=token.access_token) as alice_session:
             api_key = (await alice_session.create_api_key("census-pod")).key
         console.print(f"[bold]3.[/bold] Inferring the schema of {config_path.name}")
-        keys = make_pod_keys(data_dir / "pod-keys")
+        keys = await asyncio.to_thread(load_or_create_pod_keys, data_dir / "pod-keys")
         name, registration = await asyncio.to_thread(census_registration, config_path, keys)
         pod_id = f"{OWNER}/{name}"
         async with HubClient(url, token=api_key) as pod:

@@ -1,0 +1,1 @@
+"""The pod: the data owner's runtime (being built): its database and its local policy."""
