@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from podium.hub.relay import InMemoryMailboxStore, MailboxStore, SqlMailboxStore
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import upgrade_to_head
-from podium.hub.store.sql import create_hub_engine
 from tests.hub.store.conftest import SQL_KINDS, database_url
 
 #: The SQL store again with every frame (threshold 1 byte) kept in a file.

@@ -17,8 +17,8 @@ from podium.hub.config import RelaySettings
 from podium.hub.relay import InMemoryMailboxStore, MailboxStore, SqlMailboxStore
 from podium.hub.relay.endpoint import NO_TASK
 from podium.hub.services import HubServices
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import upgrade_to_head
-from podium.hub.store.sql import create_hub_engine
 from tests.hub.conftest import PASSWORD, Clock, make_config, make_services
 from tests.hub.relay.hub_server import TASK, envelope, peer, running_hub
 from tests.hub.store.conftest import SQL_KINDS, database_url
@@ -135,13 +135,14 @@ async def test_a_revoked_api_key_closes_its_live_connection_4440(hub: Hub, clock
     """Revoking the pod's API key cuts the pod's live connection; the owner's token
     connection is not touched."""
     async with peer(hub.url, hub.pod_key) as pod, peer(hub.url, hub.alice) as alice:
-        await pod.subscribe(POD_BOX)
-        await alice.subscribe(POD_BOX)
+        for seq, client in enumerate((pod, alice)):  # a receipt each: both authenticated
+            await client.send_envelope(envelope(sender="alice", seq=seq))
+            assert await client.receipt() == Receipt(TASK, POD_BOX, seq)
         key_id = hub.pod_key.split("_")[1]
         hub.services.store.revoke_api_key(key_id, clock())
         assert await pod.close_code() == CloseCode.CREDENTIAL_EXPIRED
-        await alice.send_envelope(envelope(sender="alice"))
-        assert await alice.receipt() == Receipt(TASK, POD_BOX, 0)
+        await alice.send_envelope(envelope(sender="alice", seq=2))
+        assert await alice.receipt() == Receipt(TASK, POD_BOX, 2)
 
 
 # -- delivery ----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from podium.hub.relay.frame_files import FrameFiles
 from podium.hub.services import HubServices
 from podium.hub.store import _tables as t
 from podium.hub.store.base import StoreError
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import upgrade_to_head
-from podium.hub.store.sql import create_hub_engine
 from tests.hub.store.conftest import SQL_KINDS, T0, at, database_url
 
 TASK = "task/t1/modeller"

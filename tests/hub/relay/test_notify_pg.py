@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from podium.hub.relay import SqlMailboxStore
 from podium.hub.relay.notify_pg import PostgresNotifier, conninfo_from_url
 from podium.hub.store.base import StoreError
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import upgrade_to_head
-from podium.hub.store.sql import create_hub_engine
 from tests.hub.store.conftest import T0
 
 BOX = "pod/alice/census"

@@ -17,6 +17,7 @@ import podium
 from podium.hub.models import Pod, User
 from podium.hub.store import NewAuditEvent, PodQuery, StoreError
 from podium.hub.store._tables import metadata
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -24,7 +25,7 @@ from podium.hub.store.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from podium.hub.store.sql import create_hub_engine, open_sql_store
+from podium.hub.store.sql import open_sql_store
 from tests.hub.store.conftest import T0
 
 

@@ -30,8 +30,8 @@ from podium.hub.models import (
     User,
 )
 from podium.hub.store import AlreadyExistsError, HubStore, NewAuditEvent, PodQuery, SqlHubStore
+from podium.hub.store.engine import create_hub_engine
 from podium.hub.store.migrate import upgrade_to_head
-from podium.hub.store.sql import create_hub_engine
 from tests.hub.store.conftest import T0, at, audit
 
 # -- helpers ---------------------------------------------------------------------------

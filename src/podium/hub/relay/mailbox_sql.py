@@ -2,7 +2,7 @@
 
 The tables (``hub_relay_mailboxes``, ``hub_relay_messages``) are part of the hub's
 metadata and migrations, so the store runs on an engine from
-:func:`podium.hub.store.sql.create_hub_engine` that :func:`upgrade_to_head` has migrated,
+:func:`podium.hub.store.engine.create_hub_engine` that :func:`upgrade_to_head` has migrated,
 usually the very engine of the hub store.
 
 How the guarantees of :mod:`podium.hub.relay.mailbox` are kept:
@@ -57,6 +57,7 @@ from podium.hub.relay.mailbox import (
 )
 from podium.hub.store import _tables as t
 from podium.hub.store.base import StoreError
+from podium.hub.store.engine import SUPPORTED_BACKENDS
 from podium.hub.store.migrate import WRITE_OPTION
 
 __all__ = ["DEFAULT_FILE_THRESHOLD", "SqlMailboxStore"]
@@ -65,8 +66,6 @@ _log = logging.getLogger("podium.hub.relay")
 
 #: Frames of at least this many bytes go to files when the store has a frame folder.
 DEFAULT_FILE_THRESHOLD = 64 * 1024
-
-_SUPPORTED = ("sqlite", "postgresql")
 
 #: Ids per ``UPDATE ... IN (...)``, well under SQLite's limit on bound parameters.
 _ACK_CHUNK = 500
@@ -110,7 +109,7 @@ class SqlMailboxStore(MailboxStore):
     ) -> None:
         if file_threshold < 1:
             raise ValueError("file_threshold must be positive")
-        if engine.dialect.name not in _SUPPORTED:
+        if engine.dialect.name not in SUPPORTED_BACKENDS:
             raise StoreError(
                 f"the relay's mailboxes live on SQLite or PostgreSQL, not {engine.dialect.name}"
             )

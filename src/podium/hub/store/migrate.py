@@ -31,7 +31,7 @@ logger = logging.getLogger("podium.hub.store.migrate")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 #: Execution option marking a transaction as a writer: ``BEGIN IMMEDIATE`` on SQLite
-#: engines from :func:`podium.hub.store.sql.create_hub_engine`, ignored elsewhere.
+#: engines from :func:`podium.hub.store.engine.create_hub_engine`, ignored elsewhere.
 WRITE_OPTION = "podium_write"
 
 #: Key of the PostgreSQL advisory lock held while migrating (any constant; "podhub01").

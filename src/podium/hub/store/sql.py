@@ -5,24 +5,18 @@ token, moving a device authorization on) are a single conditional ``UPDATE`` who
 count says who won; grants and memberships insert with ``ON CONFLICT DO NOTHING`` and write
 their audit event only when a row changed, in the same transaction.
 
-Engines come from :func:`create_hub_engine`, which sets SQLite up for a threaded server:
-WAL journal (readers never wait for the writer), ``synchronous=NORMAL`` (with WAL, safe
-against a crash of the process), a 5 s busy timeout, foreign keys on, and transactions
-that SQLAlchemy begins itself: ``BEGIN IMMEDIATE`` for writes, so concurrent writers queue
-on the busy timeout instead of failing half-way. Strings sort by code point on both
+Engines come from :func:`~podium.hub.store.engine.create_hub_engine` (SQLite set up for a
+threaded server: WAL, ``BEGIN IMMEDIATE`` for writes). Strings sort by code point on both
 databases (``COLLATE "C"`` on PostgreSQL), as the in-memory store sorts them.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -52,15 +46,14 @@ from podium.hub.store.base import (
     PodQuery,
     StoreError,
 )
+from podium.hub.store.engine import SUPPORTED_BACKENDS, create_hub_engine
 from podium.hub.store.migrate import WRITE_OPTION, upgrade_to_head
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["SqlHubStore", "create_hub_engine", "open_sql_store"]
+__all__ = ["SqlHubStore", "open_sql_store"]
 
-_SUPPORTED = ("sqlite", "postgresql")
-_SQLITE_BUSY_TIMEOUT_MS = 5000
 
 #: The hot path, built once: 1,000 pods heartbeat every 10 s.
 _HEARTBEAT = (
@@ -89,82 +82,6 @@ _HEARTBEAT_WITH_KEY = (
     .values(last_heartbeat_at=sa.bindparam("heartbeat_at", type_=t.UtcDateTime()))
 )
 _GET_API_KEY = sa.select(t.api_keys).where(t.api_keys.c.key_id == sa.bindparam("key_id"))
-
-
-# -- engine ----------------------------------------------------------------------------
-
-
-def create_hub_engine(url: str) -> sa.Engine:
-    """An engine for the hub's database at ``url`` (``sqlite:///...``, or
-    ``postgresql://...`` through psycopg 3). Connects lazily."""
-    parsed = sa.make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    backend = parsed.get_backend_name()
-    if backend not in _SUPPORTED:
-        raise StoreError(
-            f"the hub cannot keep its data in {backend!r}: give a sqlite:/// or postgresql:// URL"
-        )
-    if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    return _sqlite_engine(parsed)
-
-
-def _sqlite_engine(url: sa.URL) -> sa.Engine:
-    in_memory = url.database in (None, "", ":memory:")
-    if not in_memory and url.database is not None:
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(
-        url,
-        connect_args={"check_same_thread": False},
-        # One shared connection keeps an in-memory database alive across threads.
-        poolclass=sa.pool.StaticPool if in_memory else sa.pool.QueuePool,
-    )
-    sa.event.listen(engine, "connect", _on_sqlite_connect)
-    sa.event.listen(engine, "begin", _on_sqlite_begin)
-    return engine
-
-
-def _on_sqlite_connect(dbapi_connection: Any, _record: object) -> None:
-    # SQLAlchemy emits BEGIN itself (_on_sqlite_begin): sqlite3's own transaction
-    # handling would run SELECTs outside the transaction.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-        _enable_wal(cursor)
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-    dbapi_connection.create_function("podium_lower", 1, _lower, deterministic=True)
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch the database to WAL once. The switch needs an exclusive lock, and SQLite
-    answers "database is locked" at once (without waiting out busy_timeout) when another
-    process opens the same new database at the same moment: retry for a while."""
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _on_sqlite_begin(connection: sa.Connection) -> None:
-    writes = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
-
-
-def _lower(value: str | None) -> str | None:
-    """Unicode lower case for SQLite, whose own ``lower()`` only knows ASCII."""
-    return None if value is None else value.lower()
 
 
 def open_sql_store(url: str) -> SqlHubStore:
@@ -228,7 +145,7 @@ class SqlHubStore(HubStore):
     migrated (:func:`open_sql_store` does both). The constructor does no I/O."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        if engine.dialect.name not in _SUPPORTED:
+        if engine.dialect.name not in SUPPORTED_BACKENDS:
             raise StoreError(
                 f"the hub store runs on SQLite or PostgreSQL, not {engine.dialect.name}"
             )
