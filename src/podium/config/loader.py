@@ -36,11 +36,15 @@ from podium.core.errors import (
 )
 
 __all__ = [
+    "YamlDocument",
     "expand_variables",
     "format_path",
     "load_pod_config",
     "load_yaml",
+    "parse_yaml_document",
+    "read_config_text",
     "validate_config",
+    "validate_document",
 ]
 
 logger = logging.getLogger("podium.config.loader")
@@ -116,7 +120,7 @@ def _lookup(body: str, environ: Mapping[str, str], where: str) -> str:
     return value
 
 
-def _expand_tree(data: Any, loc: Loc, environ: Mapping[str, str], doc: _Document) -> Any:
+def _expand_tree(data: Any, loc: Loc, environ: Mapping[str, str], doc: YamlDocument) -> Any:
     if isinstance(data, str):
         return expand_variables(data, environ, where=doc.where(loc)) if "$" in data else data
     if isinstance(data, dict):
@@ -130,7 +134,7 @@ def _expand_tree(data: Any, loc: Loc, environ: Mapping[str, str], doc: _Document
 
 
 @dataclass
-class _Document:
+class YamlDocument:
     """A parsed YAML file with the line of every key and list item."""
 
     source: str | None
@@ -165,7 +169,7 @@ def format_path(loc: Sequence[str | int]) -> str:
     return text or "(top level)"
 
 
-def _read_text(path: Path) -> str:
+def read_config_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -190,13 +194,13 @@ def _read_text(path: Path) -> str:
         raise ConfigFileError(f"{path}: cannot be read ({exc.strerror}).") from exc
 
 
-def _parse(text: str, source: str) -> _Document:
+def parse_yaml_document(text: str, source: str) -> YamlDocument:
     # SafeLoader is what yaml.safe_load uses; driving it by hand keeps the node tree (for
     # line numbers and duplicate keys) without a second parse. It builds only plain data.
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        doc = _Document(source)
+        doc = YamlDocument(source)
         if node is not None:
             _index_node(node, (), doc, set())
             doc.data = loader.construct_document(node)
@@ -219,7 +223,7 @@ def _parse(text: str, source: str) -> _Document:
     return doc
 
 
-def _index_node(node: yaml.Node, loc: Loc, doc: _Document, active: set[int]) -> None:
+def _index_node(node: yaml.Node, loc: Loc, doc: YamlDocument, active: set[int]) -> None:
     """Record the line of every key and item, and reject duplicate keys and cycles."""
     if id(node) in active:
         raise ConfigFileError(
@@ -253,9 +257,9 @@ def _index_node(node: yaml.Node, loc: Loc, doc: _Document, active: set[int]) -> 
     active.discard(id(node))
 
 
-def _read_document(path: str | os.PathLike[str], environ: Mapping[str, str]) -> _Document:
+def _read_document(path: str | os.PathLike[str], environ: Mapping[str, str]) -> YamlDocument:
     file = Path(path)
-    doc = _parse(_read_text(file), str(file))
+    doc = parse_yaml_document(read_config_text(file), str(file))
     if not isinstance(doc.data, dict):
         found = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
         raise ConfigFileError(
@@ -294,10 +298,12 @@ def validate_config(
         ConfigValidationError: Wrong types, missing or unknown keys, broken rules.
         UnknownDataSourceError: A datasource type Podium does not know.
     """
-    return _validate(model, data, _Document(None if source is None else os.fspath(source)))
+    return validate_document(
+        model, data, YamlDocument(None if source is None else os.fspath(source))
+    )
 
 
-def _validate(model: type[M], data: Mapping[str, Any], doc: _Document) -> M:
+def validate_document(model: type[M], data: Mapping[str, Any], doc: YamlDocument) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -400,7 +406,7 @@ def load_pod_config(
         UnknownDataSourceError: A datasource type Podium does not know.
     """
     doc = _read_document(path, os.environ if environ is None else environ)
-    config = _validate(PodConfig, doc.data, doc)
+    config = validate_document(PodConfig, doc.data, doc)
     config._source_path = Path(path).resolve()  # set once, by its loader
     logger.debug("loaded pod config %s from %s", config.name, path)
     return config

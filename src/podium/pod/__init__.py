@@ -1,1 +1,6 @@
-"""The pod: the data owner's runtime (being built): its database and its local policy."""
+"""The pod: the data owner's runtime (being built).
+
+Today: its key pairs (:mod:`podium.pod.keys`), its database (:mod:`podium.pod.store`:
+task definitions, runs and results, processed and failed files, the privacy-budget
+ledger, the audit log, request nonces) and its local policy (:mod:`podium.pod.policy`).
+"""

@@ -15,10 +15,11 @@ migration history covers the whole hub.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
+
+from podium.core.sqlite import UtcDateTime
 
 __all__ = [
     "UtcDateTime",
@@ -41,31 +42,6 @@ __all__ = [
     "usage_limits",
     "users",
 ]
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that only takes aware datetimes and returns aware UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        """Refuse naive datetimes; store every value in UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: the hub stores timezone-aware times")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
-        """Read back as aware UTC (SQLite returns naive values, stored as UTC)."""
-        if value is None:
-            return None
-        if not isinstance(value, datetime):  # pragma: no cover - every driver parses them
-            raise TypeError(f"expected a datetime from the database, got {value!r}")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def _when(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
