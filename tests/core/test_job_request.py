@@ -10,6 +10,8 @@ import pytest
 
 from podium.core.crypto import (
     CanonicalEncodingError,
+    DecryptionError,
+    EncryptionKeyPair,
     InMemoryNonceRegistry,
     InvalidSignatureError,
     ReplayedNonceError,
@@ -18,16 +20,21 @@ from podium.core.crypto import (
     SigningKeyPair,
     StaleRequestError,
     canonical_bytes,
+    seal,
 )
 from podium.core.messages import (
     JobRequest,
     MessageError,
     MessageType,
+    PayloadError,
     VerifiedJobRequest,
     decode_payload,
     encode_payload,
+    job_request_aad,
+    open_job_request,
     pod_id_of,
     pod_party,
+    seal_job_request,
     task_hash_of,
 )
 
@@ -218,3 +225,32 @@ def test_pod_ids_and_party_names_convert() -> None:
     assert pod_id_of(pod_party("acme", "census")) == POD_ID
     with pytest.raises(MessageError):
         pod_id_of("alice")
+
+
+def test_sealed_job_request_opens_only_for_its_pod_and_task() -> None:
+    """The body binds the task id and the pod id: only that pod opens it, only as that
+    task; a record of another task inside is refused too."""
+    pod = EncryptionKeyPair.generate()
+    when = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    task_id, other_task = "a" * 32, "b" * 32
+    record = JobRequest.build(
+        SigningKeyPair.generate(),
+        modeller="bob",
+        pod_id="alice/census",
+        task={"protocol": {"name": "ResultsOnly"}},
+        session_key=SessionKey.generate(),
+        task_id=task_id,
+        now=when,
+    )
+    body = seal_job_request(record, pod.public_bytes, pod_id="alice/census")
+    assert open_job_request(pod, body, task_id=task_id, pod_id="alice/census") == record
+    for task, pod_id in ((other_task, "alice/census"), (task_id, "alice/other")):
+        with pytest.raises(DecryptionError):
+            open_job_request(pod, body, task_id=task, pod_id=pod_id)
+    with pytest.raises(DecryptionError):
+        open_job_request(EncryptionKeyPair.generate(), body, task_id=task_id, pod_id="alice/census")
+    lifted = seal(
+        pod.public_bytes, encode_payload(record), aad=job_request_aad(other_task, "alice/census")
+    )
+    with pytest.raises(PayloadError, match="not one for task"):
+        open_job_request(pod, lifted, task_id=other_task, pod_id="alice/census")

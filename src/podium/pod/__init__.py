@@ -2,5 +2,6 @@
 
 Today: its key pairs (:mod:`podium.pod.keys`), its database (:mod:`podium.pod.store`:
 task definitions, runs and results, processed and failed files, the privacy-budget
-ledger, the audit log, request nonces) and its local policy (:mod:`podium.pod.policy`).
+ledger, the audit log, request nonces), its local policy (:mod:`podium.pod.policy`) and
+the admission of job requests (:mod:`podium.pod.admission`).
 """

@@ -76,6 +76,11 @@ from podium.core.messages._payloads import (
     decode_payload,
     encode_payload,
 )
+from podium.core.messages._sealed_request import (
+    job_request_aad,
+    open_job_request,
+    seal_job_request,
+)
 from podium.core.messages._types import (
     AbortReason,
     BatchesCompleteKind,
@@ -135,11 +140,14 @@ __all__ = [
     "encode_payload",
     "is_valid_party",
     "is_valid_task_id",
+    "job_request_aad",
     "new_task_id",
+    "open_job_request",
     "parse_mailbox",
     "pod_id_of",
     "pod_mailbox",
     "pod_party",
+    "seal_job_request",
     "task_hash_of",
     "task_mailbox",
     "user_party",
