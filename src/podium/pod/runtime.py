@@ -1,0 +1,200 @@
+"""The pod's service loop: register, heartbeat, and answer job requests over the relay.
+
+:class:`PodService` is what a running pod does with the hub, built from parts that exist
+on their own (keys, pod DB, policy, admission, transport):
+
+1. **Register** the pod with its schema and public keys (``PUT /pods/<owner>/<name>``;
+   a restarted pod updates its record, it is never registered twice). A hub that cannot
+   be reached is retried with backoff, and the log says so; a refusal (a bad API key, say)
+   ends the service with the hub's error.
+2. **Heartbeat** at the interval the hub asks for, so the hub shows the pod online; a
+   missed heartbeat is logged and retried at the next interval.
+3. **Listen** on the pod's mailbox ``pod/<owner>/<name>`` through the relay (which
+   reconnects by itself) and **admit** each ``JOB_REQUEST`` (:mod:`podium.pod.admission`),
+   answering on the modeller's task mailbox: ``JOB_ACCEPT``, or ``JOB_REJECT`` with the
+   reason. The answer is sealed with the task's session key when the request was
+   verified; a request that could not be verified has no usable key, so its rejection
+   carries only the reason code, in the clear. The request is acknowledged once answered.
+
+Running accepted tasks comes with the protocols; until then an accepted request is
+answered and audited, and its task definition is saved in the pod DB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+from podium.core.crypto import SessionSealer
+from podium.core.messages import (
+    Envelope,
+    JobReject,
+    MessageType,
+    Signal,
+    encode_payload,
+    pod_mailbox,
+    pod_party,
+    task_mailbox,
+)
+from podium.hub.client import HubClient, HubClientError, HubUnreachableError
+from podium.hub.models import utcnow
+from podium.hub.schemas import PodIn
+from podium.pod.admission import Admission, Admitter, HubClientGate
+from podium.pod.keys import PodKeys
+from podium.pod.policy import PodPolicy
+from podium.pod.store import PodStore, StoreNonceRegistry
+from podium.transport import Backoff, Connection, Transport, WebSocketTransport
+
+__all__ = ["PodService"]
+
+_log = logging.getLogger("podium.pod")
+
+#: A rejection's reason and message, cut to this length.
+_MAX_REASON_CHARS = 1000
+
+
+class PodService:
+    """One pod's service loop (see the module docstring); :meth:`run` until cancelled.
+
+    The constructor does no I/O. ``transport`` defaults to a :class:`WebSocketTransport`
+    to ``hub_url`` with ``credential`` (the pod owner's API key).
+    """
+
+    def __init__(
+        self,
+        *,
+        pod_id: str,
+        hub_url: str,
+        credential: str,
+        registration: PodIn,
+        keys: PodKeys,
+        store: PodStore,
+        policy: PodPolicy | None = None,
+        approved_pods: Collection[str] = (),
+        transport: Transport | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        backoff: Backoff | None = None,
+    ) -> None:
+        owner, _, name = pod_id.partition("/")
+        self._owner, self._name = owner, name
+        self._pod_id = pod_id
+        self._party = pod_party(owner, name)
+        self._hub_url = hub_url
+        self._credential = credential
+        self._registration = registration.model_copy(
+            update={
+                "signing_key": keys.signing.public_b64,
+                "encryption_key": keys.encryption.public_b64,
+            }
+        )
+        self._keys = keys
+        self._store = store
+        self._policy = policy or PodPolicy()
+        self._approved = tuple(approved_pods)
+        self._transport = transport
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        #: Set once the pod is registered and listening on its mailbox.
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Register, then heartbeat and answer job requests until cancelled.
+
+        Raises:
+            HubClientError: The hub refused the registration (it says why).
+            RelayClosedError: The relay refused the pod's credential or mailbox.
+        """
+        async with HubClient(self._hub_url, token=self._credential) as client:
+            await self._register(client)
+            admitter = Admitter(
+                pod_id=self._pod_id,
+                keys=self._keys,
+                hub=HubClientGate(client),
+                store=self._store,
+                nonces=StoreNonceRegistry(self._store),
+                policy=self._policy,
+                clock=self._clock,
+                approved_pods=self._approved,
+            )
+            transport = self._transport or WebSocketTransport(self._hub_url, self._credential)
+            heartbeats = asyncio.create_task(self._heartbeats(client))
+            try:
+                mailbox = pod_mailbox(self._owner, self._name)
+                async with transport.connect([mailbox]) as connection:
+                    self.ready.set()
+                    _log.info("pod %s is listening for job requests", self._pod_id)
+                    async for envelope in connection:
+                        await self._answer(connection, admitter, envelope)
+            finally:
+                heartbeats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeats
+
+    async def _register(self, client: HubClient) -> None:
+        attempt = 0
+        while True:
+            try:
+                await client.register_pod(self._pod_id, self._registration)
+                _log.info("pod %s registered with %s", self._pod_id, self._hub_url)
+                return
+            except HubUnreachableError as error:
+                delay = self._backoff.delay(attempt)
+                attempt += 1
+                _log.warning("cannot reach the hub (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+
+    async def _heartbeats(self, client: HubClient) -> None:
+        interval = 10.0
+        while True:
+            try:
+                interval = (await client.heartbeat(self._pod_id)).next_heartbeat_s
+            except (HubClientError, HubUnreachableError) as error:
+                _log.warning("heartbeat of %s failed: %s", self._pod_id, error)
+            await asyncio.sleep(interval)
+
+    async def _answer(self, connection: Connection, admitter: Admitter, envelope: Envelope) -> None:
+        if envelope.type is not MessageType.JOB_REQUEST:
+            _log.warning("ignoring a %s on the pod's mailbox", envelope.type.value)
+            await connection.ack(envelope)
+            return
+        admission = await admitter.admit(envelope)
+        if admission.accepted and admission.request is not None:
+            await asyncio.to_thread(
+                self._store.save_task_definition,
+                admission.request.task_hash,
+                admission.request.task,
+                self._clock(),
+            )
+        await connection.send(self._reply(envelope, admission))
+        await connection.ack(envelope)
+
+    def _reply(self, request: Envelope, admission: Admission) -> Envelope:
+        """``JOB_ACCEPT`` or ``JOB_REJECT``, sealed with the session key when there is one."""
+        kind = MessageType.JOB_ACCEPT if admission.accepted else MessageType.JOB_REJECT
+        record = (
+            Signal()
+            if admission.accepted
+            else JobReject(f"{admission.reason}: {admission.message}"[:_MAX_REASON_CHARS])
+        )
+        plain = encode_payload(record)
+        meta: dict[str, bool] = {"sealed": admission.request is not None}
+        if admission.request is not None:
+            sealer = SessionSealer(admission.request.session_key, request.task_id, self._party)
+            seq, body = sealer.seal(plain, final=not admission.accepted)
+            meta["final"] = not admission.accepted
+        else:
+            seq, body = 0, encode_payload(JobReject(str(admission.reason)))
+        return Envelope(
+            type=kind,
+            task_id=request.task_id,
+            sender=self._party,
+            recipient=task_mailbox(request.task_id, request.sender),
+            seq=seq,
+            sent_at=time.time(),
+            meta=meta,
+            body=body,
+        )
