@@ -79,10 +79,14 @@ def test_dry_run_prints_a_table_by_default() -> None:
     assert "32,561" in result.stdout
 
 
-def test_run_pod_without_dry_run_says_what_to_do() -> None:
-    """Without --dry-run the command explains that hub connections are not available yet."""
-    stderr = _assert_clean_failure(podium("run-pod", str(CENSUS_EXAMPLE)), ExitCode.CONFIG)
-    assert "--dry-run" in stderr
+def test_run_pod_without_an_api_key_says_how_to_get_one(tmp_path: Path) -> None:
+    """A pod runs unattended, with an API key: without one the command says how to make
+    one and where to put it."""
+    env = {"PODIUM_API_KEY": "", "PODIUM_HOME": str(tmp_path)}
+    result = podium("run-pod", str(CENSUS_EXAMPLE), "--hub", "http://127.0.0.1:9", env=env)
+    stderr = _assert_clean_failure(result, ExitCode.CONFIG)
+    assert "PODIUM_API_KEY" in stderr
+    assert "podium api-key create" in stderr
 
 
 def test_missing_config_file_is_a_one_line_error(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,11 @@ from rich.console import Console
 from podium._version import __version__
 from podium.cli import account_commands, hub_commands, pod_commands, project_commands
 from podium.cli._render import render_schema
-from podium.core.errors import ConfigError, DataSourceNotFoundError, ExitCode, PodiumError
+from podium.core.errors import DataSourceNotFoundError, ExitCode, PodiumError
+
+if TYPE_CHECKING:
+    from podium.config.models import PodConfig
+    from podium.data.schema import Schema
 
 __all__ = ["app", "main"]
 
@@ -62,20 +66,58 @@ def _root(
 
 
 ConfigArg = Annotated[Path, typer.Argument(help="The pod's YAML config file.")]
+HubUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hub",
+        metavar="URL",
+        help="The hub's URL [default: the config's hub.url, then $PODIUM_HUB, then the hub "
+        "of the last login].",
+    ),
+]
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        help="The pod's local policy (YAML, see docs/pod-policy.md) [default: none].",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> None:
-    from podium.config import build_datasources, load_pod_config
+def _run_pod(
+    config: Path, hub: str | None, dry_run: bool, as_json: bool, policy: Path | None = None
+) -> None:
+    from podium.config import load_pod_config
+
+    if not dry_run:
+        from podium.cli.run_pod import serve_pod
+
+        serve_pod(
+            config,
+            hub,
+            policy,
+            schema_of=lambda pod_config: _schemas(pod_config, config)[0],
+            announce=_out.print,
+        )
+        return
+    pod_config = load_pod_config(config)
+    schemas = _schemas(pod_config, config)
+    if as_json:
+        payload = {"pod": pod_config.name, "schemas": [s.to_dict() for s in schemas]}
+        _out.print_json(json.dumps(payload))
+        return
+    _out.print(f"Pod [bold]{pod_config.name}[/bold]: config is valid, {len(schemas)} source(s).")
+    for schema in schemas:
+        render_schema(_out, schema)
+
+
+def _schemas(pod_config: PodConfig, config: Path) -> list[Schema]:
+    """Open every datasource of the pod and infer its schema."""
+    from podium.config import build_datasources
     from podium.data.schema import infer_schema, normalize_force_stypes
 
-    pod_config = load_pod_config(config)
-    if not dry_run:
-        raise ConfigError(
-            f"{config}: connecting a pod to a hub{f' at {hub}' if hub else ''} is not "
-            "available in this version of Podium. Use --dry-run to validate the config, "
-            "open every source and print its schema."
-        )
     sources = build_datasources(pod_config)
     schemas = []
     for container in pod_config.containers():
@@ -93,13 +135,7 @@ def _run_pod(config: Path, hub: str | None, dry_run: bool, as_json: bool) -> Non
                 hide_record_count=pod_config.differential_privacy is not None,
             )
         schemas.append(schema)
-    if as_json:
-        payload = {"pod": pod_config.name, "schemas": [s.to_dict() for s in schemas]}
-        _out.print_json(json.dumps(payload))
-        return
-    _out.print(f"Pod [bold]{pod_config.name}[/bold]: config is valid, {len(schemas)} source(s).")
-    for schema in schemas:
-        render_schema(_out, schema)
+    return schemas
 
 
 @contextmanager
@@ -117,7 +153,7 @@ def _naming(where: str) -> Iterator[None]:
 @app.command("run-pod")
 def run_pod(
     config: ConfigArg,
-    hub: Annotated[str | None, typer.Option(help="The hub's URL.")] = None,
+    hub: HubUrlOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -126,20 +162,23 @@ def run_pod(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    policy: PolicyOpt = None,
 ) -> None:
-    """Run a pod from its YAML config (Bitfount's pod config format is accepted)."""
-    _run_pod(config, hub, dry_run, as_json)
+    """Run a pod from its YAML config (Bitfount's pod config format is accepted) until
+    Ctrl-C; with --dry-run, only check the config and print the schema."""
+    _run_pod(config, hub, dry_run, as_json, policy)
 
 
 @app.command("run_pod", hidden=True)
 def run_pod_alias(
     config: ConfigArg,
-    hub: Annotated[str | None, typer.Option(help="The hub's URL.")] = None,
+    hub: HubUrlOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
     as_json: JsonOpt = False,
+    policy: PolicyOpt = None,
 ) -> None:
     """Alias of run-pod, as Bitfount spells it."""
-    _run_pod(config, hub, dry_run, as_json)
+    _run_pod(config, hub, dry_run, as_json, policy)
 
 
 @app.command("demo")

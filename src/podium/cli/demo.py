@@ -32,6 +32,7 @@ from typing import Any
 import uvicorn
 from rich.console import Console
 
+from podium.cli.run_pod import registration
 from podium.hub.client import HubClient
 from podium.hub.config import HubConfig
 from podium.hub.schemas import DecisionIn, DecisionOut, PodIn
@@ -57,16 +58,11 @@ def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
         force_stypes=normalize_force_stypes(container.data_config.force_stypes, container.name),
         description=container.description(),
     )
-    details = pod_config.pod_details_config
-    return pod_config.name, PodIn(
-        display_name=details.display_name if details else pod_config.name,
-        description=(details.description or "") if details else "",
-        schema_=schema.to_dict(),
-        schema_hash=schema.hash,
-        number_of_records=schema.num_records,
-        signing_key=keys.signing.public_b64,
-        encryption_key=keys.encryption.public_b64,
-    )
+    keys_of_pod = {
+        "signing_key": keys.signing.public_b64,
+        "encryption_key": keys.encryption.public_b64,
+    }
+    return pod_config.name, registration(pod_config, schema).model_copy(update=keys_of_pod)
 
 
 @contextlib.asynccontextmanager
