@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     )
     from podium.hub.client import HubClient, HubClientError, HubUnreachableError
     from podium.hub.config import HubConfig
+    from podium.pod.pod import DatasourceContainerConfig, Pod
 
 _LAZY: dict[str, str] = {
     "CSVSource": "podium.data",
@@ -73,6 +74,7 @@ _LAZY: dict[str, str] = {
     "DataSplitConfig": "podium.config",
     "DatabaseSource": "podium.data",
     "DatasourceConfig": "podium.config",
+    "DatasourceContainerConfig": "podium.pod.pod",
     "ExcelSource": "podium.data",
     "ForbiddenQueryError": "podium.core.errors",
     "HubClient": "podium.hub.client",
@@ -81,6 +83,7 @@ _LAZY: dict[str, str] = {
     "HubUnreachableError": "podium.hub.client",
     "ImageSource": "podium.data",
     "ParquetSource": "podium.data",
+    "Pod": "podium.pod.pod",
     "PodConfig": "podium.config",
     "PodDataConfig": "podium.config",
     "PodDetailsConfig": "podium.config",
@@ -116,6 +119,7 @@ __all__ = [
     "DataSplitConfig",
     "DatabaseSource",
     "DatasourceConfig",
+    "DatasourceContainerConfig",
     "ExcelSource",
     "ForbiddenQueryError",
     "HubClient",
@@ -124,6 +128,7 @@ __all__ = [
     "HubUnreachableError",
     "ImageSource",
     "ParquetSource",
+    "Pod",
     "PodConfig",
     "PodDataConfig",
     "PodDetailsConfig",

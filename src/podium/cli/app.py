@@ -94,13 +94,7 @@ def _run_pod(
     if not dry_run:
         from podium.cli.run_pod import serve_pod
 
-        serve_pod(
-            config,
-            hub,
-            policy,
-            schema_of=lambda pod_config: _schemas(pod_config, config)[0],
-            announce=_out.print,
-        )
+        serve_pod(config, hub, policy, announce=_out.print)
         return
     pod_config = load_pod_config(config)
     schemas = _schemas(pod_config, config)

@@ -32,11 +32,11 @@ from typing import Any
 import uvicorn
 from rich.console import Console
 
-from podium.cli.run_pod import registration
 from podium.hub.client import HubClient
 from podium.hub.config import HubConfig
 from podium.hub.schemas import DecisionIn, DecisionOut, PodIn
 from podium.pod.keys import PodKeys, load_or_create_pod_keys
+from podium.pod.pod import registration
 
 __all__ = ["run_demo"]
 
@@ -62,7 +62,9 @@ def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
         "signing_key": keys.signing.public_b64,
         "encryption_key": keys.encryption.public_b64,
     }
-    return pod_config.name, registration(pod_config, schema).model_copy(update=keys_of_pod)
+    details = pod_config.pod_details_config
+    described = registration(pod_config.name, details, schema)
+    return pod_config.name, described.model_copy(update=keys_of_pod)
 
 
 @contextlib.asynccontextmanager

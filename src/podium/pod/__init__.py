@@ -5,3 +5,7 @@ task definitions, runs and results, processed and failed files, the privacy-budg
 ledger, the audit log, request nonces), its local policy (:mod:`podium.pod.policy`) and
 the admission of job requests (:mod:`podium.pod.admission`).
 """
+
+from podium.pod.pod import DatasourceContainerConfig, Pod
+
+__all__ = ["DatasourceContainerConfig", "Pod"]
