@@ -350,3 +350,16 @@ def test_task_shape_sums_dp_and_reads_the_model() -> None:
     assert shape.dp is not None
     assert (shape.dp.epsilon, shape.dp.delta) == (1.5, 1e-5)
     assert (shape.model_hash, shape.project) == ("ab" * 32, "trial")
+
+
+async def test_data_that_went_away_refuses_the_request(setup: Setup) -> None:
+    """While the data cannot be read (a file removed), requests are refused as
+    data-not-available, before the hub is asked; once it is back, they are admitted."""
+    gone: list[str | None] = ["census.csv is gone"]
+    admitter = setup.admitter(unavailable=lambda: gone[0])
+    admission = await admitter.admit(setup.request())
+    assert (admission.accepted, admission.reason) == (False, AdmissionReason.DATA_NOT_AVAILABLE)
+    assert admission.decision is None
+    assert "census.csv" not in admission.message  # the pod's paths are not the modeller's
+    gone[0] = None
+    assert (await admitter.admit(setup.request())).accepted

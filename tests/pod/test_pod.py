@@ -15,7 +15,7 @@ import pytest
 from podium import Pod
 from podium.config import PodDataConfig, PodDetailsConfig
 from podium.core.errors import ConfigError
-from podium.data import DataFrameSource, Schema
+from podium.data import CSVSource, DataFrameSource, Schema
 from podium.hub.client import HubClient
 from podium.hub.models import utcnow
 from podium.pod import DatasourceContainerConfig
@@ -153,3 +153,15 @@ async def test_a_pod_with_two_datasources_serves_both(hub_url: tuple[str, str], 
         with pytest.raises(asyncio.CancelledError):
             await running
     assert os.stat(home / "pods" / "alice" / "clinic" / "pod.db").st_mode & 0o077 == 0
+
+
+def test_a_file_source_says_when_its_file_is_gone(tmp_path: Path) -> None:
+    csv = tmp_path / "census.csv"
+    FRAME.to_csv(csv, index=False)
+    source = CSVSource(csv)
+    assert source.unavailable() is None
+    csv.unlink()
+    reason = source.unavailable()
+    assert reason is not None
+    assert "census.csv" in reason
+    assert DataFrameSource(FRAME).unavailable() is None

@@ -73,9 +73,14 @@ async def _prepare_bob(hub: Hub, *, grant: bool) -> None:
             await alice.grant(POD_ID, "bob", "general-modeller")
 
 
+#: Why the pod's data cannot be read; None while it can (tests set it).
+DATA_GONE: list[str | None] = [None]
+
+
 @pytest.fixture
 async def running_pod(hub: Hub, tmp_path: Path) -> AsyncIterator[tuple[PodService, PodKeys]]:
     keys = load_or_create_pod_keys(tmp_path / "pod-keys")
+    DATA_GONE[0] = None
     service = PodService(
         pod_id=POD_ID,
         hub_url=hub.url,
@@ -83,6 +88,7 @@ async def running_pod(hub: Hub, tmp_path: Path) -> AsyncIterator[tuple[PodServic
         registration=PodIn(display_name="Census", description="census income"),
         keys=keys,
         store=InMemoryPodStore(),
+        unavailable=lambda: DATA_GONE[0],
     )
     task = asyncio.create_task(service.run())
     try:
@@ -226,3 +232,20 @@ async def test_an_unreachable_hub_is_retried_and_logged(
             await service.run()
     retries = [r for r in caplog.records if "cannot reach the hub" in r.getMessage()]
     assert len(retries) >= 2
+
+
+async def test_requests_are_refused_while_the_data_is_gone(
+    hub: Hub, running_pod: tuple[PodService, PodKeys]
+) -> None:
+    _, keys = running_pod
+    await _prepare_bob(hub, grant=True)
+    DATA_GONE[0] = "census.csv is gone"
+    session = SessionKey.generate()
+    request = _request(hub, keys, session, hub.bob_signing)
+    answer = await _ask(hub, request)
+    opener = SessionOpener(session, request.task_id, POD_PARTY)
+    reject = decode_payload(
+        MessageType.JOB_REJECT, opener.open(answer.seq, answer.body, final=True)
+    )
+    assert isinstance(reject, JobReject)
+    assert reject.reason.startswith("data-not-available")

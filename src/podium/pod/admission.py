@@ -7,7 +7,9 @@
    and 30 s ahead, with a nonce the pod DB has never seen (so a replay is refused even
    after a restart): else ``invalid-signature``, ``stale-request`` or ``replayed-request``.
 3. **Read** the task: its protocol, algorithms, custom model, aggregator, other pods and
-   the DP budget it asks for (:class:`TaskShape`): else ``malformed-task``.
+   the DP budget it asks for (:class:`TaskShape`): else ``malformed-task``. Then check
+   that the data can be read now (a data file removed while the pod runs): else
+   ``data-not-available``.
 4. **Ask the hub's access manager**: a refusal gives ``hub-refused`` with the hub's reason
    code in the message; a hub that cannot be reached gives ``hub-unavailable`` (the pod
    fails closed).
@@ -72,6 +74,7 @@ class AdmissionReason(StrEnum):
     STALE_REQUEST = "stale-request"
     REPLAYED_REQUEST = "replayed-request"
     MALFORMED_TASK = "malformed-task"
+    DATA_NOT_AVAILABLE = "data-not-available"
     HUB_REFUSED = "hub-refused"
     HUB_UNAVAILABLE = "hub-unavailable"
 
@@ -226,6 +229,7 @@ class Admitter:
         approved_pods: Collection[str] = (),
         running_tasks: Callable[[], int] = lambda: 0,
         ledger_source: str = "",
+        unavailable: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._pod_id = pod_id
         self._keys = keys
@@ -237,6 +241,7 @@ class Admitter:
         self._approved = frozenset(approved_pods)
         self._running = running_tasks
         self._source = ledger_source or pod_id
+        self._unavailable = unavailable
 
     async def admit(self, envelope: Envelope) -> Admission:
         """Decide on the ``JOB_REQUEST`` in ``envelope`` and audit the decision."""
@@ -259,6 +264,10 @@ class Admitter:
         except MalformedTaskError as error:
             raise _Refused(AdmissionReason.MALFORMED_TASK, str(error)) from None
         state["shape"] = shape
+        why = self._unavailable()
+        if why is not None:
+            _log.warning("pod %s: the data is not available: %s", self._pod_id, why)
+            raise _Refused(AdmissionReason.DATA_NOT_AVAILABLE, "the data is not available")
         decision = await self._ask_hub(request, shape)
         state["decision"] = decision
         spent_epsilon, spent_delta = self._store.budget_spent(request.modeller, self._source)

@@ -306,6 +306,7 @@ class Pod:
                         store=store,
                         policy=self._policy,
                         approved_pods=self._approved,
+                        unavailable=container.datasource.unavailable,
                     )
                 )
             async with asyncio.TaskGroup() as group:

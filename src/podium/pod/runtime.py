@@ -61,7 +61,9 @@ class PodService:
     """One pod's service loop (see the module docstring); :meth:`run` until cancelled.
 
     The constructor does no I/O. ``transport`` defaults to a :class:`WebSocketTransport`
-    to ``hub_url`` with ``credential`` (the pod owner's API key).
+    to ``hub_url`` with ``credential`` (the pod owner's API key). ``unavailable`` says why
+    the data cannot be read right now (None when it can); job requests are refused with
+    ``data-not-available`` meanwhile.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class PodService:
         transport: Transport | None = None,
         clock: Callable[[], datetime] = utcnow,
         backoff: Backoff | None = None,
+        unavailable: Callable[[], str | None] = lambda: None,
     ) -> None:
         owner, _, name = pod_id.partition("/")
         self._owner, self._name = owner, name
@@ -98,6 +101,7 @@ class PodService:
         self._transport = transport
         self._clock = clock
         self._backoff = backoff or Backoff()
+        self._unavailable = unavailable
         #: Set once the pod is registered and listening on its mailbox.
         self.ready = asyncio.Event()
 
@@ -119,6 +123,7 @@ class PodService:
                 policy=self._policy,
                 clock=self._clock,
                 approved_pods=self._approved,
+                unavailable=self._unavailable,
             )
             transport = self._transport or WebSocketTransport(self._hub_url, self._credential)
             heartbeats = asyncio.create_task(self._heartbeats(client))

@@ -169,6 +169,11 @@ class DataSource(ABC):
         """The files behind this source with content hashes; empty for non-file sources."""
         return []
 
+    def unavailable(self) -> str | None:
+        """Why the data cannot be read right now (a file gone, say), or None when it can.
+        Cheap: a pod asks before admitting each task."""
+        return None
+
     def duckdb_scan(self, *, verified: bool = True) -> str | None:
         """A DuckDB table expression that reads the raw data in place, if there is one.
 
@@ -276,6 +281,13 @@ class FileSource(DataSource):
             raise DataSourceNotFoundError(f"{self.describe()}: no {what} under {root}. {hint}")
         found.sort(key=lambda item: item[0])
         return found
+
+    def unavailable(self) -> str | None:
+        if not self.path.exists():
+            return f"{self.describe()}: {self.path} is gone"
+        if not os.access(self.path, os.R_OK):
+            return f"{self.describe()}: {self.path} cannot be read"
+        return None
 
     def _require_exists(self) -> None:
         if not self.path.exists():
