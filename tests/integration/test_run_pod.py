@@ -169,3 +169,24 @@ def test_run_pod_end_to_end(tmp_path: Path) -> None:
             assert (status, again_keys) == ("online", first_keys)  # the same pod
     audit = tmp_path / "pod-home" / "pods" / "alice" / "census-income" / "pod.db"
     assert audit.stat().st_mode & 0o077 == 0
+
+
+def test_run_pod_with_a_saved_login(tmp_path: Path) -> None:
+    """Without an API key the pod runs on the owner's `podium login`, whose tokens the
+    pod refreshes, and answers over the relay all the same."""
+    data_dir = tmp_path / "hub"
+    keys = _seed(data_dir)
+    hub_env = _environ(tmp_path / "hub-home")
+    pod_env = _environ(tmp_path / "pod-home")
+    with running_hub(hub_env, "--data-dir", str(data_dir)) as hub:
+        login = subprocess.run(
+            [sys.executable, "-m", "podium", "login", "--hub", hub.url, "--username", "alice",
+             "--password-stdin"],
+            input=PASSWORD + "\n", capture_output=True, text=True, env=pod_env, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert login.returncode == 0, login.stderr
+        with running_pod(pod_env, hub.url) as pod:
+            asyncio.run(_grant(hub.url, keys["alice"]))
+            assert asyncio.run(_modeller_asks(hub.url, keys["bob"])) is MessageType.JOB_ACCEPT
+        assert pod.returncode == 0, pod.stderr_all  # type: ignore[attr-defined]

@@ -249,3 +249,15 @@ async def test_requests_are_refused_while_the_data_is_gone(
     )
     assert isinstance(reject, JobReject)
     assert reject.reason.startswith("data-not-available")
+
+
+def test_a_service_needs_a_key_or_a_signed_in_client(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="API key, or a hub client"):
+        PodService(
+            pod_id=POD_ID,
+            hub_url="http://127.0.0.1:9",
+            credential=None,
+            registration=PodIn(),
+            keys=load_or_create_pod_keys(tmp_path / "keys"),
+            store=InMemoryPodStore(),
+        )

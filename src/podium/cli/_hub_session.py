@@ -39,6 +39,7 @@ __all__ = [
     "Seam",
     "call",
     "checked_pod_id",
+    "hub_client",
     "hub_target",
     "login_of",
     "read_password",
@@ -114,7 +115,9 @@ def login_of(tokens: TokenOut) -> HubLogin:
     )
 
 
-def _client(target: HubTarget, *, auth: bool) -> HubClient:
+def hub_client(target: HubTarget, *, auth: bool = True) -> HubClient:
+    """A client of ``target``'s hub with its credential: the API key, else the saved login
+    (whose tokens are refreshed and saved again)."""
     from podium.hub.client import HubClient, HubClientError
 
     if not auth:
@@ -151,7 +154,7 @@ def call(
     from podium.hub.client import HubClientError, HubUnreachableError
 
     async def run() -> _T:
-        async with _client(target, auth=auth) as client:
+        async with hub_client(target, auth=auth) as client:
             return await action(client)
 
     try:

@@ -7,8 +7,9 @@ What it does (the work is :class:`podium.pod.Pod`'s; this is the command-line ed
    the record count go to the hub, the count hidden when the pod uses differential
    privacy), and each datasource is registered as the pod ``<owner>/<datasource name>``;
 2. finds the hub (``--hub``, else the config's ``hub.url``, else ``$PODIUM_HUB``, else the
-   hub of the last ``podium login``) and the pod's API key (``$PODIUM_API_KEY``, else the
-   config's ``secrets``): a pod runs unattended, so it needs a key that does not expire;
+   hub of the last ``podium login``) and a credential: the pod's API key
+   (``$PODIUM_API_KEY``, else the config's ``secrets``), best for a pod that runs
+   unattended, else the saved ``podium login`` to that hub, whose tokens are refreshed;
 3. keeps the pod's keys under ``$PODIUM_HOME/pods/<owner>/<datasource>/keys`` and its pod
    DB at the config's ``pod_db`` path, else ``$PODIUM_HOME/pods/<owner>/<pod>/pod.db``;
    applies the local policy of ``--policy``;
@@ -24,16 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podium.core.errors import ConfigError
-from podium.core.settings import env_api_key, env_hub
+from podium.core.settings import env_api_key
 
 if TYPE_CHECKING:
     from podium.config.models import PodConfig
+    from podium.hub.client import HubClient
     from podium.pod.pod import Pod
 
 __all__ = ["pod_api_key", "pod_from_config", "serve_pod"]
 
 
-def pod_api_key(config: PodConfig, config_path: Path) -> str:
+def pod_api_key(config: PodConfig) -> str | None:
     """``$PODIUM_API_KEY``, else the config's ``secrets`` as ``pdm_<id>_<secret>``."""
     from_env = env_api_key(os.environ)
     if from_env:
@@ -41,15 +43,17 @@ def pod_api_key(config: PodConfig, config_path: Path) -> str:
     if config.secrets is not None:
         secret = config.secrets.access_key.get_secret_value()
         return f"pdm_{config.secrets.access_key_id}_{secret}"
-    raise ConfigError(
-        f"{config_path}: a pod needs an API key to run: create one with "
-        "`podium api-key create NAME` and set PODIUM_API_KEY, or put it under `secrets:` "
-        "in the config"
-    )
+    return None
 
 
 def pod_from_config(
-    config: PodConfig, config_path: Path, *, hub_url: str, api_key: str, policy_path: Path | None
+    config: PodConfig,
+    config_path: Path,
+    *,
+    hub_url: str,
+    api_key: str | None,
+    policy_path: Path | None,
+    hub_client: Callable[[], HubClient] | None = None,
 ) -> Pod:
     """The :class:`Pod` a config describes, its datasources opened (no hub contacted)."""
     from podium.config import build_datasources
@@ -82,6 +86,7 @@ def pod_from_config(
         update_schema=config.update_schema,
         secrets=api_key,
         policy=load_policy(policy_path) if policy_path is not None else PodPolicy(),
+        hub_client=hub_client,
     )
 
 
@@ -92,16 +97,29 @@ def serve_pod(
     announce: Callable[[str], None],
 ) -> None:
     """Run the pod of ``config_path`` until Ctrl-C or SIGTERM (see the module docs)."""
-    from podium.cli._hub_session import credentials_file
-    from podium.cli.credentials import resolve_hub
+    from podium.cli._hub_session import hub_client, hub_target
     from podium.config import load_pod_config
 
     config = load_pod_config(config_path)
-    api_key = pod_api_key(config, config_path)
-    option = hub_option or (config.hub.url if config.hub is not None else None)
-    hub_url = resolve_hub(option, env_hub(os.environ), credentials_file().load())
+    api_key = pod_api_key(config)
+    target = hub_target(hub_option or (config.hub.url if config.hub is not None else None))
+    hub_url = target.url
+    login: Callable[[], HubClient] | None = None
+    if api_key is None:
+        if target.login is None:
+            raise ConfigError(
+                f"{config_path}: a pod needs a credential for {hub_url}: an API key "
+                "(`podium api-key create NAME`, then PODIUM_API_KEY or `secrets:` in the "
+                f"config) or a login (`podium login --hub {hub_url}`)"
+            )
+        login = lambda: hub_client(target)  # noqa: E731 - the saved login, refreshed
     pod = pod_from_config(
-        config, config_path, hub_url=hub_url, api_key=api_key, policy_path=policy_path
+        config,
+        config_path,
+        hub_url=hub_url,
+        api_key=api_key,
+        policy_path=policy_path,
+        hub_client=login,
     )
 
     def online() -> None:

@@ -42,6 +42,7 @@ from podium.pod.keys import PodKeys, default_keys_folder, load_or_create_pod_key
 from podium.pod.policy import PodPolicy
 
 if TYPE_CHECKING:
+    from podium.hub.client import HubClient
     from podium.pod.runtime import PodService
 
 __all__ = ["DatasourceContainerConfig", "Pod", "registration", "source_schema"]
@@ -109,8 +110,10 @@ class Pod:
     module docstring). Arguments follow Bitfount's ``Pod``; ``hub`` is the hub's URL
     (else ``$PODIUM_HUB``), ``secrets`` an API key of the owner (an :class:`APIKeys` or
     the ``pdm_...`` string; else ``$PODIUM_API_KEY``), ``policy`` the owner's local policy.
-    ``message_service`` and ``access_manager`` are accepted for compatibility and must be
-    None: the relay and the access manager are the hub's.
+    ``hub_client`` may replace the API key: a function making the client of a signed-in
+    login, which refreshes its tokens. ``message_service`` and ``access_manager`` are
+    accepted for compatibility and must be None: the relay and the access manager are the
+    hub's.
 
     Raises:
         ConfigError: A bad name, no datasource, both forms at once, duplicate names.
@@ -136,6 +139,7 @@ class Pod:
         update_schema: bool = False,
         secrets: APIKeys | str | None = None,
         policy: PodPolicy | None = None,
+        hub_client: Callable[[], HubClient] | None = None,
     ) -> None:
         if not is_valid_name(name):
             raise ConfigError(f"pod name {name!r}: use lower-case letters, digits and hyphens")
@@ -164,6 +168,7 @@ class Pod:
         self._update_schema = update_schema
         self._secrets = secrets
         self._policy = policy or PodPolicy()
+        self._hub_client = hub_client
         #: Set once every datasource is registered and listening for job requests.
         self.ready = asyncio.Event()
 
@@ -277,7 +282,12 @@ class Pod:
 
         hub_url, api_key = self._hub_and_key()
         if self._username is None:
-            async with HubClient(hub_url, token=api_key) as client:
+            client = (
+                self._hub_client()
+                if self._hub_client is not None
+                else HubClient(hub_url, token=api_key)
+            )
+            async with client:
                 self._username = (await client.me()).name
         owner = self._username
         hide = self._dp is not None
@@ -307,6 +317,7 @@ class Pod:
                         policy=self._policy,
                         approved_pods=self._approved,
                         unavailable=container.datasource.unavailable,
+                        hub_client=self._hub_client,
                     )
                 )
             async with asyncio.TaskGroup() as group:
@@ -319,7 +330,7 @@ class Pod:
         _log.info("pod %s is online with %d datasource(s)", self._name, len(services))
         self.ready.set()
 
-    def _hub_and_key(self) -> tuple[str, str]:
+    def _hub_and_key(self) -> tuple[str, str | None]:
         hub = self._hub or env_hub(os.environ)
         if not hub:
             raise ConfigError(f"pod {self._name!r}: no hub: pass hub=URL or set PODIUM_HUB")
@@ -329,12 +340,12 @@ class Pod:
             key = f"pdm_{secrets.access_key_id}_{secrets.access_key.get_secret_value()}"
         else:
             key = secrets or env_api_key(os.environ)
-        if not key:
+        if not key and self._hub_client is None:
             raise ConfigError(
                 f"pod {self._name!r}: no API key: create one with `podium api-key create "
                 "NAME` and pass secrets=KEY or set PODIUM_API_KEY"
             )
-        return hub.rstrip("/"), key
+        return hub.rstrip("/"), key or None
 
     def _db_path(self, owner: str) -> Path:
         if isinstance(self._pod_db, str | os.PathLike):

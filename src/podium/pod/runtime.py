@@ -47,7 +47,7 @@ from podium.pod.admission import Admission, Admitter, HubClientGate
 from podium.pod.keys import PodKeys
 from podium.pod.policy import PodPolicy
 from podium.pod.store import PodStore, StoreNonceRegistry
-from podium.transport import Backoff, Connection, Transport, WebSocketTransport
+from podium.transport import Backoff, Connection, Credential, Transport, WebSocketTransport
 
 __all__ = ["PodService"]
 
@@ -61,7 +61,9 @@ class PodService:
     """One pod's service loop (see the module docstring); :meth:`run` until cancelled.
 
     The constructor does no I/O. ``transport`` defaults to a :class:`WebSocketTransport`
-    to ``hub_url`` with ``credential`` (the pod owner's API key). ``unavailable`` says why
+    to ``hub_url`` with ``credential`` (the pod owner's API key). Instead of a key,
+    ``hub_client`` may make the client of a signed-in login (which refreshes its tokens);
+    the relay then asks it for a fresh access token on every reconnect. ``unavailable`` says why
     the data cannot be read right now (None when it can); job requests are refused with
     ``data-not-available`` meanwhile.
     """
@@ -71,7 +73,7 @@ class PodService:
         *,
         pod_id: str,
         hub_url: str,
-        credential: str,
+        credential: str | None,
         registration: PodIn,
         keys: PodKeys,
         store: PodStore,
@@ -81,7 +83,10 @@ class PodService:
         clock: Callable[[], datetime] = utcnow,
         backoff: Backoff | None = None,
         unavailable: Callable[[], str | None] = lambda: None,
+        hub_client: Callable[[], HubClient] | None = None,
     ) -> None:
+        if credential is None and hub_client is None:
+            raise ValueError("give the pod's API key, or a hub client (a signed-in login)")
         owner, _, name = pod_id.partition("/")
         self._owner, self._name = owner, name
         self._pod_id = pod_id
@@ -102,6 +107,7 @@ class PodService:
         self._clock = clock
         self._backoff = backoff or Backoff()
         self._unavailable = unavailable
+        self._hub_client = hub_client
         #: Set once the pod is registered and listening on its mailbox.
         self.ready = asyncio.Event()
 
@@ -112,7 +118,12 @@ class PodService:
             HubClientError: The hub refused the registration (it says why).
             RelayClosedError: The relay refused the pod's credential or mailbox.
         """
-        async with HubClient(self._hub_url, token=self._credential) as client:
+        client = (
+            self._hub_client()
+            if self._hub_client is not None
+            else HubClient(self._hub_url, token=self._credential)
+        )
+        async with client:
             await self._register(client)
             admitter = Admitter(
                 pod_id=self._pod_id,
@@ -125,7 +136,9 @@ class PodService:
                 approved_pods=self._approved,
                 unavailable=self._unavailable,
             )
-            transport = self._transport or WebSocketTransport(self._hub_url, self._credential)
+            # a login's access token expires: the relay asks the client for a fresh one
+            credential: Credential = self._credential or client.fresh_token
+            transport = self._transport or WebSocketTransport(self._hub_url, credential)
             heartbeats = asyncio.create_task(self._heartbeats(client))
             try:
                 mailbox = pod_mailbox(self._owner, self._name)
