@@ -15,12 +15,12 @@ import pytest
 from podium import Pod
 from podium.config import PodDataConfig, PodDetailsConfig
 from podium.core.errors import ConfigError
-from podium.data import CSVSource, DataFrameSource, Schema
+from podium.data import CSVSource, DataFrameSource, Schema, SchemaLevel
 from podium.hub.client import HubClient
 from podium.hub.models import utcnow
 from podium.pod import DatasourceContainerConfig
 from podium.pod.keys import load_or_create_pod_keys
-from podium.pod.pod import source_schema
+from podium.pod.pod import schema_stages, source_schema
 from tests.hub.conftest import PASSWORD, make_services
 from tests.hub.relay.hub_server import running_hub
 
@@ -143,7 +143,8 @@ async def test_a_pod_with_two_datasources_serves_both(hub_url: tuple[str, str], 
                 for pod_id in pod.pod_ids:
                     while (await alice.get_pod(pod_id)).status != "online":
                         await asyncio.sleep(0.05)
-            scans = await alice.get_pod("alice/scans")
+                while (scans := await alice.get_pod("alice/scans")).schema_["level"] != "full":
+                    await asyncio.sleep(0.05)
         assert scans.number_of_records == 20
         keys = load_or_create_pod_keys(home / "pods" / "alice" / "scans" / "keys")
         assert keys.signing.public_b64 in {k.public_key for k in scans.keys}
@@ -165,3 +166,18 @@ def test_a_file_source_says_when_its_file_is_gone(tmp_path: Path) -> None:
     assert reason is not None
     assert "census.csv" in reason
     assert DataFrameSource(FRAME).unavailable() is None
+
+
+def test_schema_stages_go_from_partial_to_full(tmp_path: Path) -> None:
+    """A source read in several batches shows a partial schema first, the full one last;
+    a DP pod's stages carry no record count."""
+    csv = tmp_path / "big.csv"
+    pd.concat([FRAME] * 50).to_csv(csv, index=False)  # 1,000 rows
+    big = DatasourceContainerConfig("big", CSVSource(csv, batch_rows=100))
+    stages = list(schema_stages(big))
+    assert [s.level for s in stages] == [SchemaLevel.PARTIAL, SchemaLevel.FULL]
+    assert stages[-1].num_records == 1000
+    assert (stages[0].num_records or 0) < 1000
+    hidden = list(schema_stages(big, hide_record_count=True))
+    assert all(s.num_records is None for s in hidden)
+    assert source_schema(big) == stages[-1]

@@ -261,3 +261,40 @@ def test_a_service_needs_a_key_or_a_signed_in_client(tmp_path: Path) -> None:
             keys=load_or_create_pod_keys(tmp_path / "keys"),
             store=InMemoryPodStore(),
         )
+
+
+async def test_the_full_schema_replaces_the_partial_one_when_ready(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The pod shows on the hub at once with what it has, and registers again once the
+    full schema is inferred (here: when the test lets it)."""
+    inferred = asyncio.Event()
+
+    async def full() -> PodIn:
+        await inferred.wait()
+        return PodIn(display_name="Census", description="all of it", number_of_records=32561)
+
+    service = PodService(
+        pod_id=POD_ID,
+        hub_url=hub.url,
+        credential=hub.pod_key,
+        registration=PodIn(display_name="Census", description="first batch", number_of_records=100),
+        keys=load_or_create_pod_keys(tmp_path / "keys"),
+        store=InMemoryPodStore(),
+        later_registration=full,
+    )
+    running = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(WAIT_S), HubClient(hub.url, token=hub.pod_key) as alice:
+            await service.ready.wait()
+            first = await alice.get_pod(POD_ID)
+            inferred.set()
+            while (now := await alice.get_pod(POD_ID)).description != "all of it":
+                await asyncio.sleep(0.05)
+        assert (first.description, first.number_of_records) == ("first batch", 100)
+        assert now.number_of_records == 32561
+        assert {k.public_key for k in first.keys} == {k.public_key for k in now.keys}
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running

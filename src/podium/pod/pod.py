@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +35,7 @@ from podium.config.models import APIKeys, DPPodConfig, PodDataConfig, PodDetails
 from podium.core.errors import ConfigError
 from podium.core.names import is_valid_name
 from podium.core.settings import env_api_key, env_hub, podium_home
-from podium.data.schema import Schema, infer_schema, normalize_force_stypes
+from podium.data.schema import Schema, SchemaLevel, iter_schema, normalize_force_stypes
 from podium.data.sources.base import DataSource
 from podium.hub.schemas import PodIn
 from podium.pod.keys import PodKeys, default_keys_folder, load_or_create_pod_keys
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from podium.hub.client import HubClient
     from podium.pod.runtime import PodService
 
-__all__ = ["DatasourceContainerConfig", "Pod", "registration", "source_schema"]
+__all__ = ["DatasourceContainerConfig", "Pod", "registration", "schema_stages", "source_schema"]
 
 _log = logging.getLogger("podium.pod")
 
@@ -63,17 +63,15 @@ class DatasourceContainerConfig:
     schema: Schema | str | os.PathLike[str] | None = None
 
 
-def source_schema(
-    container: DatasourceContainerConfig, *, hide_record_count: bool = False, update: bool = False
-) -> Schema:
-    """The container's schema: the one given (loaded if a path) unless ``update``, else
-    inferred from its source with its data config's ``force_stypes`` and descriptions."""
-    given = container.schema
-    if given is not None and not update:
-        return given if isinstance(given, Schema) else Schema.load(given)
+def schema_stages(
+    container: DatasourceContainerConfig, *, hide_record_count: bool = False
+) -> Iterator[Schema]:
+    """The container's schema as it is inferred: a ``PARTIAL`` one after the first batch
+    (for a source with rows), then the ``FULL`` one, last. With ``hide_record_count`` no
+    stage carries a record count."""
     data_config = container.data_config or PodDataConfig()
     details = container.datasource_details
-    return infer_schema(
+    stages = iter_schema(
         container.datasource,
         name=container.name,
         force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
@@ -83,6 +81,20 @@ def source_schema(
         or data_config.description,
         hide_record_count=hide_record_count,
     )
+    for schema in stages:
+        yield schema.without_record_count() if hide_record_count else schema
+
+
+def source_schema(
+    container: DatasourceContainerConfig, *, hide_record_count: bool = False, update: bool = False
+) -> Schema:
+    """The container's schema: the one given (loaded if a path) unless ``update``, else
+    inferred from its source with its data config's ``force_stypes`` and descriptions."""
+    given = container.schema
+    if given is not None and not update:
+        return given if isinstance(given, Schema) else Schema.load(given)
+    *_, full = schema_stages(container, hide_record_count=hide_record_count)
+    return full
 
 
 def registration(name: str, details: PodDetailsConfig | None, schema: Schema) -> PodIn:
@@ -291,15 +303,15 @@ class Pod:
                 self._username = (await client.me()).name
         owner = self._username
         hide = self._dp is not None
-        schemas = [
-            await asyncio.to_thread(
-                source_schema, c, hide_record_count=hide, update=self._update_schema
-            )
-            for c in self._containers
-        ]
+        first: list[Schema] = []
+        later: list[Callable[[], Awaitable[PodIn]] | None] = []
+        for container in self._containers:
+            schema, rest = await self._first_schema(container, hide)
+            first.append(schema)
+            later.append(None if rest is None else self._full_registration(container, rest))
         with await asyncio.to_thread(open_pod_store, self._db_path(owner)) as store:
             services = []
-            for container, schema in zip(self._containers, schemas, strict=True):
+            for container, schema, full in zip(self._containers, first, later, strict=True):
                 keys = self._pod_keys
                 if keys is None:
                     folder = default_keys_folder(owner, container.name)
@@ -318,12 +330,36 @@ class Pod:
                         approved_pods=self._approved,
                         unavailable=container.datasource.unavailable,
                         hub_client=self._hub_client,
+                        later_registration=full,
                     )
                 )
             async with asyncio.TaskGroup() as group:
                 for service in services:
                     group.create_task(service.run())
                 group.create_task(self._all_ready(services))
+
+    async def _first_schema(
+        self, container: DatasourceContainerConfig, hide: bool
+    ) -> tuple[Schema, Iterator[Schema] | None]:
+        """The schema to register first, and the stages still to come (None when the
+        first one is already full): a large source shows on the hub at once, with a
+        partial schema, and its full schema follows when inferred."""
+        given = container.schema
+        if given is not None and not self._update_schema:
+            return (given if isinstance(given, Schema) else Schema.load(given)), None
+        stages = schema_stages(container, hide_record_count=hide)
+        schema = await asyncio.to_thread(next, stages)
+        return schema, (None if schema.level is SchemaLevel.FULL else stages)
+
+    @staticmethod
+    def _full_registration(
+        container: DatasourceContainerConfig, stages: Iterator[Schema]
+    ) -> Callable[[], Awaitable[PodIn]]:
+        async def full() -> PodIn:
+            *_, schema = await asyncio.to_thread(list, stages)
+            return registration(container.name, container.datasource_details, schema)
+
+        return full
 
     async def _all_ready(self, services: list[PodService]) -> None:
         await asyncio.gather(*(service.ready.wait() for service in services))

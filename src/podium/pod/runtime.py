@@ -3,8 +3,10 @@
 :class:`PodService` is what a running pod does with the hub, built from parts that exist
 on their own (keys, pod DB, policy, admission, transport):
 
-1. **Register** the pod with its schema and public keys (``PUT /pods/<owner>/<name>``;
-   a restarted pod updates its record, it is never registered twice). A hub that cannot
+1. **Register** the pod with its schema and public keys (``PUT /pods/<owner>/<name>``; a
+   restarted pod updates its record, it is never registered twice). A large source's
+   partial schema goes first, and the full one replaces it once inferred
+   (``later_registration``). A hub that cannot
    be reached is retried with backoff, and the log says so; a refusal (a bad API key, say)
    ends the service with the hub's error.
 2. **Heartbeat** at the interval the hub asks for, so the hub shows the pod online; a
@@ -23,10 +25,9 @@ answered and audited, and its task definition is saved in the pod DB.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 
 from podium.core.crypto import SessionSealer
@@ -84,6 +85,7 @@ class PodService:
         backoff: Backoff | None = None,
         unavailable: Callable[[], str | None] = lambda: None,
         hub_client: Callable[[], HubClient] | None = None,
+        later_registration: Callable[[], Awaitable[PodIn]] | None = None,
     ) -> None:
         if credential is None and hub_client is None:
             raise ValueError("give the pod's API key, or a hub client (a signed-in login)")
@@ -108,6 +110,7 @@ class PodService:
         self._backoff = backoff or Backoff()
         self._unavailable = unavailable
         self._hub_client = hub_client
+        self._later = later_registration
         #: Set once the pod is registered and listening on its mailbox.
         self.ready = asyncio.Event()
 
@@ -140,6 +143,9 @@ class PodService:
             credential: Credential = self._credential or client.fresh_token
             transport = self._transport or WebSocketTransport(self._hub_url, credential)
             heartbeats = asyncio.create_task(self._heartbeats(client))
+            background = [heartbeats]
+            if self._later is not None:
+                background.append(asyncio.create_task(self._publish_later(client, self._later)))
             try:
                 mailbox = pod_mailbox(self._owner, self._name)
                 async with transport.connect([mailbox]) as connection:
@@ -148,9 +154,9 @@ class PodService:
                     async for envelope in connection:
                         await self._answer(connection, admitter, envelope)
             finally:
-                heartbeats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeats
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
 
     async def _register(self, client: HubClient) -> None:
         attempt = 0
@@ -164,6 +170,20 @@ class PodService:
                 attempt += 1
                 _log.warning("cannot reach the hub (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
+
+    async def _publish_later(
+        self, client: HubClient, later: Callable[[], Awaitable[PodIn]]
+    ) -> None:
+        """Register again once the full schema is known (it replaces the partial one)."""
+        details = await later()
+        self._registration = details.model_copy(
+            update={
+                "signing_key": self._keys.signing.public_b64,
+                "encryption_key": self._keys.encryption.public_b64,
+            }
+        )
+        await client.register_pod(self._pod_id, self._registration)
+        _log.info("pod %s: full schema published", self._pod_id)
 
     async def _heartbeats(self, client: HubClient) -> None:
         interval = 10.0
