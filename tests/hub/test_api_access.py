@@ -497,3 +497,18 @@ async def test_audit_parameters_validated(client: httpx.AsyncClient, alice: Acco
     for params in ({"pod": "alice"}, {"pod": "a/b/c"}, {"limit": 0}, {"before": 0}):
         assert (await audit(client, alice, **params)).status_code == 422, params
     assert (await audit(client, alice, before=2**63)).status_code == 422
+
+
+async def test_bitfount_prefixed_names_are_known(
+    client: httpx.AsyncClient, alice: Account, bob: Account, census: str
+) -> None:
+    """Names from Bitfount task files (``bitfount.SqlQuery``) are the same algorithms and
+    protocols; another prefix is not."""
+    await grant(client, alice, "bob", "general-modeller")
+    decision = await decide(
+        client, alice, "bob", protocol="bitfount.ResultsOnly", algorithms=("bitfount.SqlQuery",)
+    )
+    assert decision["decision"] == "ACCEPT"
+    assert decision["roles_required"] == ["sql"]
+    other = await decide(client, alice, "bob", algorithms=("acme.SqlQuery",))
+    assert (other["decision"], other["reason"]) == ("REFUSE", "unknown-algorithm")

@@ -62,6 +62,7 @@ class Setup:
     signing: dict[str, SigningKeyPair]
     store: InMemoryPodStore
     gate: HubClientGate
+    transport: httpx.AsyncBaseTransport
 
     def admitter(self, policy: PodPolicy | None = None, **options: Any) -> Admitter:
         return Admitter(
@@ -138,7 +139,13 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         api_key = (await alice.create_api_key("census pod")).key
         async with HubClient(BASE, token=api_key, transport=transport) as pod_client:
             yield Setup(
-                services, clock, pod_keys, signing, InMemoryPodStore(), HubClientGate(pod_client)
+                services,
+                clock,
+                pod_keys,
+                signing,
+                InMemoryPodStore(),
+                HubClientGate(pod_client),
+                transport,
             )
     finally:
         for client in clients:
@@ -363,3 +370,55 @@ async def test_data_that_went_away_refuses_the_request(setup: Setup) -> None:
     assert "census.csv" not in admission.message  # the pod's paths are not the modeller's
     gone[0] = None
     assert (await admitter.admit(setup.request())).accepted
+
+
+#: What each grant lets a modeller run on the pod (the hub's roles and presets), task by
+#: task: SQL, private SQL, federated training, PSI, inference. Written out as the spec.
+TASKS: dict[str, dict[str, Any]] = {
+    "sql": SQL_TASK,
+    "private-sql": PRIVATE_TASK,
+    "train": {
+        "protocol": {"name": "bitfount.FederatedAveraging"},
+        "algorithm": {"name": "bitfount.ModelTrainingAndEvaluation"},
+    },
+    "psi": {
+        "protocol": {"name": "PrivateSetIntersection"},
+        "algorithm": {"name": "ComputeIntersectionRSA"},
+    },
+    "infer": {
+        "protocol": {"name": "InferenceAndCSVReport"},
+        "algorithm": [{"name": "ModelInference"}, {"name": "CSVReportAlgorithm"}],
+    },
+}
+ALLOWED: dict[str | None, set[str]] = {
+    None: set(),
+    "viewer": set(),
+    "general-modeller": {"sql", "train", "infer"},
+    "dp-modeller": {"private-sql"},
+    "super-modeller": {"sql", "private-sql", "train", "psi", "infer"},
+}
+
+
+@pytest.mark.parametrize("grant", list(ALLOWED), ids=lambda g: g or "no-grant")
+async def test_user_role_protocol_matrix(setup: Setup, grant: str | None) -> None:
+    """Each grant admits exactly its tasks; the others are refused by the hub, with the
+    reason the access manager gives (no access at all, or a missing role)."""
+    user = "carol"
+    setup.services.accounts.create_user(user, PASSWORD, is_admin=False, now=setup.clock())
+    setup.signing[user] = SigningKeyPair.generate()
+    async with HubClient(BASE, transport=setup.transport) as carol:
+        await carol.login_password(user, PASSWORD)
+        await carol.register_key(user, "signing", setup.signing[user].public_b64)
+    if grant is not None:
+        async with HubClient(BASE, transport=setup.transport) as alice:
+            await alice.login_password("alice", PASSWORD)
+            await alice.grant(POD_ID, user, grant)
+    admitter = setup.admitter()
+    for kind, task in TASKS.items():
+        admission = await admitter.admit(setup.request(task, modeller=user))
+        expected = kind in ALLOWED[grant]
+        assert admission.accepted is expected, (grant, kind, admission.message)
+        if not expected:
+            assert admission.reason == AdmissionReason.HUB_REFUSED
+            why = "no-access" if grant is None else "missing-role"
+            assert admission.message.startswith(why), (grant, kind, admission.message)

@@ -82,8 +82,9 @@ PRESETS: dict[str, tuple[str, ...]] = {
 
 
 def _key(name: str) -> str:
-    """Algorithm and protocol names compare without case, ``_`` or ``-``."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    """Algorithm and protocol names compare without case, ``_`` or ``-``, and without
+    Bitfount's ``bitfount.`` prefix (task files written for Bitfount carry it)."""
+    return re.sub(r"[^a-z0-9]", "", name.lower().removeprefix("bitfount."))
 
 
 #: The role each algorithm needs (Bitfount's names and Podium's own).
