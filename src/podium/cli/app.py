@@ -108,27 +108,18 @@ def _run_pod(
 
 
 def _schemas(pod_config: PodConfig, config: Path) -> list[Schema]:
-    """Open every datasource of the pod and infer its schema."""
-    from podium.config import build_datasources
-    from podium.data.schema import infer_schema, normalize_force_stypes
+    """Open every datasource of the pod and infer its schema (a saved one is ignored)."""
+    from podium.cli.run_pod import pod_containers
+    from podium.pod.pod import source_schema
 
-    sources = build_datasources(pod_config)
+    hide = pod_config.differential_privacy is not None
     schemas = []
-    for container in pod_config.containers():
-        data_config = container.data_config
+    for container in pod_containers(pod_config, config):
         with (
             _err.status(f"Inferring the schema of {container.name} ..."),
             _naming(f"{config}: datasource {container.name!r}"),
         ):
-            schema = infer_schema(
-                sources[container.name],
-                name=container.name,
-                force_stypes=normalize_force_stypes(data_config.force_stypes, container.name),
-                column_descriptions=data_config.column_descriptions_for(container.name),
-                description=container.description(),
-                hide_record_count=pod_config.differential_privacy is not None,
-            )
-        schemas.append(schema)
+            schemas.append(source_schema(container, hide_record_count=hide, update=True))
     return schemas
 
 

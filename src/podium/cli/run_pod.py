@@ -30,9 +30,9 @@ from podium.core.settings import env_api_key
 if TYPE_CHECKING:
     from podium.config.models import PodConfig
     from podium.hub.client import HubClient
-    from podium.pod.pod import Pod
+    from podium.pod.pod import DatasourceContainerConfig, Pod
 
-__all__ = ["pod_api_key", "pod_from_config", "serve_pod"]
+__all__ = ["pod_api_key", "pod_containers", "pod_from_config", "serve_pod"]
 
 
 def pod_api_key(config: PodConfig) -> str | None:
@@ -46,19 +46,10 @@ def pod_api_key(config: PodConfig) -> str | None:
     return None
 
 
-def pod_from_config(
-    config: PodConfig,
-    config_path: Path,
-    *,
-    hub_url: str,
-    api_key: str | None,
-    policy_path: Path | None,
-    hub_client: Callable[[], HubClient] | None = None,
-) -> Pod:
-    """The :class:`Pod` a config describes, its datasources opened (no hub contacted)."""
+def pod_containers(config: PodConfig, config_path: Path) -> list[DatasourceContainerConfig]:
+    """The config's datasources, opened, as :class:`Pod` takes them (no hub contacted)."""
     from podium.config import build_datasources
-    from podium.pod.pod import DatasourceContainerConfig, Pod
-    from podium.pod.policy import PodPolicy, load_policy
+    from podium.pod.pod import DatasourceContainerConfig
 
     sources = build_datasources(config)
     containers = []
@@ -75,6 +66,23 @@ def pod_from_config(
                 schema=schema,
             )
         )
+    return containers
+
+
+def pod_from_config(
+    config: PodConfig,
+    config_path: Path,
+    *,
+    hub_url: str,
+    api_key: str | None,
+    policy_path: Path | None,
+    hub_client: Callable[[], HubClient] | None = None,
+) -> Pod:
+    """The :class:`Pod` a config describes, its datasources opened (no hub contacted)."""
+    from podium.pod.pod import Pod
+    from podium.pod.policy import PodPolicy, load_policy
+
+    containers = pod_containers(config, config_path)
     return Pod(
         config.name,
         datasources=containers,

@@ -235,6 +235,43 @@ def fits(spent: Sequence[float], amount: float, cap: float | None) -> bool:
     return cap is None or math.fsum([*spent, amount]) <= cap
 
 
+@dataclass(frozen=True, slots=True)
+class SpendRequest:
+    """A checked request to spend from a privacy budget (what both stores share)."""
+
+    epsilon: float
+    delta: float
+    at: datetime
+    cap_epsilon: float | None
+    cap_delta: float | None
+
+    @classmethod
+    def checked(
+        cls,
+        epsilon: float,
+        delta: float,
+        now: datetime,
+        cap_epsilon: float | None,
+        cap_delta: float | None,
+    ) -> SpendRequest:
+        """The request with every amount checked (:func:`check_amount`) and ``now`` in UTC."""
+        return cls(
+            check_amount(epsilon, "epsilon"),
+            check_amount(delta, "delta"),
+            utc(now),
+            None if cap_epsilon is None else check_amount(cap_epsilon, "cap_epsilon"),
+            None if cap_delta is None else check_amount(cap_delta, "cap_delta"),
+        )
+
+    def fits(self, spent: Iterable[tuple[float, float]]) -> bool:
+        """Whether this spend, on top of the ``(epsilon, delta)`` pairs already spent,
+        stays within both caps."""
+        pairs = list(spent)
+        return fits([e for e, _ in pairs], self.epsilon, self.cap_epsilon) and fits(
+            [d for _, d in pairs], self.delta, self.cap_delta
+        )
+
+
 # -- the interface ---------------------------------------------------------------------
 
 

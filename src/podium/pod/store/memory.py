@@ -24,14 +24,13 @@ from podium.pod.store.base import (
     NewAuditEvent,
     PodStore,
     ProcessedFile,
+    SpendRequest,
     TaskDefinition,
     TaskRun,
     TaskRunStatus,
-    check_amount,
     check_files,
     check_page,
     end_status,
-    fits,
     from_json,
     to_json,
     utc,
@@ -207,17 +206,22 @@ class InMemoryPodStore(PodStore):
         cap_epsilon: float | None,
         cap_delta: float | None,
     ) -> bool:
-        eps, dlt, at = check_amount(epsilon, "epsilon"), check_amount(delta, "delta"), utc(now)
-        cap_eps = None if cap_epsilon is None else check_amount(cap_epsilon, "cap_epsilon")
-        cap_dlt = None if cap_delta is None else check_amount(cap_delta, "cap_delta")
+        spend = SpendRequest.checked(epsilon, delta, now, cap_epsilon, cap_delta)
         with self._lock:
             spends = [s for s in self._spends if (s.modeller, s.source) == (modeller, source)]
-            if not fits([s.epsilon for s in spends], eps, cap_eps):
+            if not spend.fits((s.epsilon, s.delta) for s in spends):
                 return False
-            if not fits([s.delta for s in spends], dlt, cap_dlt):
-                return False
-            spend_id = len(self._spends) + 1
-            self._spends.append(BudgetSpend(spend_id, modeller, source, eps, dlt, task_id, at))
+            self._spends.append(
+                BudgetSpend(
+                    len(self._spends) + 1,
+                    modeller,
+                    source,
+                    spend.epsilon,
+                    spend.delta,
+                    task_id,
+                    spend.at,
+                )
+            )
             return True
 
     def budget_spent(self, modeller: str, source: str) -> tuple[float, float]:

@@ -38,14 +38,13 @@ from podium.pod.store.base import (
     PodStore,
     PodStoreError,
     ProcessedFile,
+    SpendRequest,
     TaskDefinition,
     TaskRun,
     TaskRunStatus,
-    check_amount,
     check_files,
     check_page,
     end_status,
-    fits,
     from_json,
     to_json,
     utc,
@@ -344,16 +343,17 @@ class SqlitePodStore(PodStore):
         cap_epsilon: float | None,
         cap_delta: float | None,
     ) -> bool:
-        eps, dlt, at = check_amount(epsilon, "epsilon"), check_amount(delta, "delta"), utc(now)
-        cap_eps = None if cap_epsilon is None else check_amount(cap_epsilon, "cap_epsilon")
-        cap_dlt = None if cap_delta is None else check_amount(cap_delta, "cap_delta")
+        spend = SpendRequest.checked(epsilon, delta, now, cap_epsilon, cap_delta)
         with self._write() as conn:
             spent = conn.execute(_amounts(modeller, source)).all()
-            if not fits([r.epsilon for r in spent], eps, cap_eps):
+            if not spend.fits((r.epsilon, r.delta) for r in spent):
                 return False
-            if not fits([r.delta for r in spent], dlt, cap_dlt):
-                return False
-            values = {"epsilon": eps, "delta": dlt, "task_id": task_id, "spent_at": at}
+            values = {
+                "epsilon": spend.epsilon,
+                "delta": spend.delta,
+                "task_id": task_id,
+                "spent_at": spend.at,
+            }
             conn.execute(
                 sa.insert(t.budget_spends).values(modeller=modeller, source=source, **values)
             )
