@@ -8,6 +8,7 @@ import sys
 
 BENCHMARKS = {
     "data": "bench.data",
+    "federated_sql": "bench.federated_sql",
     "heartbeats": "bench.heartbeats",
     "relay": "bench.relay",
 }

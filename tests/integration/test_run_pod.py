@@ -108,7 +108,13 @@ async def _modeller_asks(url: str, bob_key: str) -> MessageType:
         signing,
         modeller="bob",
         pod_id=POD_ID,
-        task={"protocol": {"name": "ResultsOnly"}, "algorithm": {"name": "SqlQuery"}},
+        task={
+            "protocol": {"name": "ResultsOnly"},
+            "algorithm": {
+                "name": "SqlQuery",
+                "arguments": {"query": 'SELECT COUNT(*) FROM "census-income"'},
+            },
+        },
         session_key=session,
         task_id=task_id,
         now=utcnow(),
@@ -130,7 +136,8 @@ async def _modeller_asks(url: str, bob_key: str) -> MessageType:
         plain = SessionOpener(session, task_id, "alice.census-income").open(
             answer.seq, answer.body, final=False
         )
-        assert decode_payload(MessageType.JOB_ACCEPT, plain) == Signal()
+        assert plain[:1] == b"\x00"  # the whole record in one message
+        assert decode_payload(MessageType.JOB_ACCEPT, plain[1:]) == Signal()
     return answer.type
 
 

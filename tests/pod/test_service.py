@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,16 @@ from tests.hub.relay.hub_server import running_hub
 POD_ID = "alice/census"
 POD_PARTY = "alice.census"
 WAIT_S = 10.0
-TASK = {"protocol": {"name": "ResultsOnly"}, "algorithm": {"name": "SqlQuery"}}
+TASK = {
+    "protocol": {"name": "ResultsOnly"},
+    "algorithm": {"name": "SqlQuery", "arguments": {"query": 'SELECT COUNT(*) FROM "census"'}},
+}
+
+
+def _unframe(plain: bytes) -> bytes:
+    """A whole record's bytes from a sealed message's plaintext (flag byte 0: whole)."""
+    assert plain[:1] == b"\x00"
+    return plain[1:]
 
 
 @dataclass
@@ -104,13 +113,19 @@ async def running_pod(hub: Hub, tmp_path: Path) -> AsyncIterator[tuple[PodServic
             await task
 
 
-def _request(hub: Hub, keys: PodKeys, session: SessionKey, signing: SigningKeyPair) -> Envelope:
+def _request(
+    hub: Hub,
+    keys: PodKeys,
+    session: SessionKey,
+    signing: SigningKeyPair,
+    task: Mapping[str, object] | None = None,
+) -> Envelope:
     task_id = new_task_id()
     record = JobRequest.build(
         signing,
         modeller="bob",
         pod_id=POD_ID,
-        task=TASK,
+        task=TASK if task is None else task,
         session_key=session,
         task_id=task_id,
         now=utcnow(),
@@ -168,7 +183,7 @@ async def test_a_granted_request_is_accepted_over_the_relay(
     )
     opener = SessionOpener(session, request.task_id, POD_PARTY)
     plain = opener.open(answer.seq, answer.body, final=False)
-    assert decode_payload(MessageType.JOB_ACCEPT, plain) == Signal()
+    assert decode_payload(MessageType.JOB_ACCEPT, _unframe(plain)) == Signal()
 
 
 async def test_without_a_grant_the_answer_is_a_sealed_rejection(
@@ -182,7 +197,7 @@ async def test_without_a_grant_the_answer_is_a_sealed_rejection(
     assert answer.type is MessageType.JOB_REJECT
     opener = SessionOpener(session, request.task_id, POD_PARTY)
     reject = decode_payload(
-        MessageType.JOB_REJECT, opener.open(answer.seq, answer.body, final=True)
+        MessageType.JOB_REJECT, _unframe(opener.open(answer.seq, answer.body, final=True))
     )
     assert isinstance(reject, JobReject)
     assert reject.reason.startswith("hub-refused: no-access")
@@ -245,7 +260,7 @@ async def test_requests_are_refused_while_the_data_is_gone(
     answer = await _ask(hub, request)
     opener = SessionOpener(session, request.task_id, POD_PARTY)
     reject = decode_payload(
-        MessageType.JOB_REJECT, opener.open(answer.seq, answer.body, final=True)
+        MessageType.JOB_REJECT, _unframe(opener.open(answer.seq, answer.body, final=True))
     )
     assert isinstance(reject, JobReject)
     assert reject.reason.startswith("data-not-available")
@@ -298,3 +313,20 @@ async def test_the_full_schema_replaces_the_partial_one_when_ready(
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
+
+
+async def test_a_task_the_pod_cannot_run_is_refused_as_unsupported(
+    hub: Hub, running_pod: tuple[PodService, PodKeys]
+) -> None:
+    """An algorithm without its required argument: refused before the hub is asked."""
+    _, keys = running_pod
+    await _prepare_bob(hub, grant=True)
+    session = SessionKey.generate()
+    task = {"protocol": {"name": "ResultsOnly"}, "algorithm": {"name": "SqlQuery"}}
+    answer = await _ask(hub, _request(hub, keys, session, hub.bob_signing, task))
+    opener = SessionOpener(session, answer.task_id, POD_PARTY)
+    reject = decode_payload(
+        MessageType.JOB_REJECT, _unframe(opener.open(answer.seq, answer.body, final=True))
+    )
+    assert isinstance(reject, JobReject)
+    assert reject.reason.startswith("unsupported-task: SqlQuery: argument 'query'")

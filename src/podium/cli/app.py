@@ -166,6 +166,65 @@ def run_pod_alias(
     _run_pod(config, hub, dry_run, as_json, policy)
 
 
+TaskArg = Annotated[Path, typer.Argument(help="The task's YAML file (Bitfount's modeller config).")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="DIR",
+        help="Where to write the results [default: podium-results/<task id>].",
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option("--format", help="File format of the result tables: csv or parquet."),
+]
+
+
+def _run_task(task: Path, hub: str | None, out: Path | None, as_json: bool, fmt: str) -> None:
+    from podium.cli.run_task import run_task
+    from podium.core.errors import ConfigError
+
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"--format must be csv or parquet, not {fmt!r}")
+    code = run_task(
+        task,
+        hub_option=hub,
+        out=out,
+        as_json=as_json,
+        fmt="csv" if fmt == "csv" else "parquet",
+        stdout=_out,
+        stderr=_err,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("run-task")
+def run_task_command(
+    task: TaskArg,
+    hub: HubUrlOpt = None,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = "csv",
+) -> None:
+    """Send a task to pods, show their progress, and write the results (tables per pod and
+    combined, and a manifest). Exits 7 when no pod completed the task."""
+    _run_task(task, hub, out, as_json, fmt)
+
+
+@app.command("run_modeller", hidden=True)
+def run_modeller_alias(
+    task: TaskArg,
+    hub: HubUrlOpt = None,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = "csv",
+) -> None:
+    """Alias of run-task, as Bitfount spells it."""
+    _run_task(task, hub, out, as_json, fmt)
+
+
 @app.command("demo")
 def demo(
     data_dir: Annotated[
@@ -176,17 +235,14 @@ def demo(
             "temporary folder, removed at the end).",
         ),
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", help="The pod config to register (default: census-income)."),
-    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a hub on SQLite, register the census pod, and watch the access manager decide."""
+    """Run a federation on this machine: a hub on SQLite, three census pods, and a
+    modeller's SQL query and statistics across them; then stop everything."""
     from podium.cli.demo import run_demo
 
     console = Console(stderr=True) if as_json else _out
-    figures = run_demo(console, data_dir=data_dir, config_path=config)
+    figures = run_demo(console, data_dir=data_dir)
     if as_json:
         _out.print_json(json.dumps(figures))
 

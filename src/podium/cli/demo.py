@@ -1,70 +1,52 @@
-"""``podium demo``: a hub on the embedded default, the census pod registered with it, and
-the access manager at work, on one machine in a few seconds.
+"""``podium demo``: a federation on one machine, end to end, on the embedded default.
 
 What it does, step by step (each step is printed):
 
 1. starts a hub on a free loopback port over a fresh SQLite file (a temporary folder, or
    ``--data-dir``), exactly as ``podium hub serve`` would;
-2. creates the pod owner ``alice`` and the modeller ``bob``; alice logs in and makes an
-   API key for her pod;
-3. reads the census-income pod config, infers the schema from the data (which stays on
-   this machine: only the schema goes to the hub), creates the pod's Ed25519 and X25519
-   keys (private halves in files with mode 0600) and registers the pod with its public keys;
-4. sends a heartbeat, so the pod shows online;
-5. asks the access manager three times as the pod would: bob without a grant (refused),
-   then with the ``general-modeller`` preset (SQL accepted, private SQL refused);
-6. prints the registry and the audit log, then stops the hub.
-
-Later releases extend it with the pod runtime and a modeller's tasks.
+2. creates the pod owner ``alice`` and the modeller ``bob``; alice makes an API key for her
+   pods;
+3. splits the census-income data into three non-IID shares (each ``race`` on one pod) and
+   starts three pods on them, as ``podium run-pod`` would: each infers its schema, keeps
+   its keys in 0600 files, registers with the hub and listens on the relay;
+4. bob sends a SQL query before he has any grant: every pod refuses it;
+5. alice grants bob the ``general-modeller`` preset; bob's SQL aggregate runs on the three
+   pods (groups below the pods' minimum size are suppressed there);
+6. bob's summary statistics run on the three pods in streaming batches and are merged; the
+   demo checks them against pandas on the pooled data;
+7. writes the result tables and a manifest, prints where, and stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
 from podium.hub.client import HubClient
 from podium.hub.config import HubConfig
-from podium.hub.schemas import DecisionIn, DecisionOut, PodIn
-from podium.pod.keys import PodKeys, load_or_create_pod_keys
-from podium.pod.pod import registration
+
+if TYPE_CHECKING:
+    from podium.modeller import Modeller
 
 __all__ = ["run_demo"]
 
-CENSUS_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "census-income.yaml"
 OWNER, MODELLER = "alice", "bob"
-
-
-def census_registration(config_path: Path, keys: PodKeys) -> tuple[str, PodIn]:
-    """The census pod's name and registration: details and schema from its config."""
-    from podium.config import build_datasources, load_pod_config
-    from podium.data.schema import infer_schema, normalize_force_stypes
-
-    pod_config = load_pod_config(config_path)
-    sources = build_datasources(pod_config)
-    container = pod_config.containers()[0]
-    schema = infer_schema(
-        sources[container.name],
-        name=container.name,
-        force_stypes=normalize_force_stypes(container.data_config.force_stypes, container.name),
-        description=container.description(),
-    )
-    keys_of_pod = {
-        "signing_key": keys.signing.public_b64,
-        "encryption_key": keys.encryption.public_b64,
-    }
-    details = pod_config.pod_details_config
-    described = registration(pod_config.name, details, schema)
-    return pod_config.name, described.model_copy(update=keys_of_pod)
+SQL = (
+    "SELECT gender, TARGET, COUNT(*) AS people, AVG(age) AS mean_age, "
+    'AVG("hours-per-week") AS mean_hours FROM "census" GROUP BY gender, TARGET '
+    "ORDER BY gender, TARGET"
+)
+STAT_COLUMNS = ("age", "hours-per-week")
 
 
 @contextlib.asynccontextmanager
@@ -105,75 +87,192 @@ def _create_users(config: HubConfig, passwords: dict[str, str]) -> None:
             services.accounts.create_user(name, password, is_admin=False, now=services.now())
 
 
-def _decision_line(who: str, algorithm: str, answer: DecisionOut) -> str:
-    mark = "[green]ACCEPT[/green]" if answer.decision == "ACCEPT" else "[red]REFUSE[/red]"
-    why = f" ({answer.reason}: {answer.message})" if answer.reason else f" (via {answer.via})"
-    return f"  {who} runs {algorithm}: {mark}{why}"
+def _table(title: str, frame: pd.DataFrame, columns: list[str] | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    shown = frame if columns is None else frame[columns]
+    for column in shown.columns:
+        table.add_column(
+            str(column), justify="right" if shown[column].dtype.kind in "iuf" else "left"
+        )
+    for row in shown.itertuples(index=False):
+        table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
+    return table
 
 
-async def _demo(console: Console, data_dir: Path, config_path: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _running_pods(
+    url: str, api_key: str, folder: Path, console: Console
+) -> AsyncIterator[list[str]]:
+    """Three census pods on non-IID shares, served in this process until the block ends."""
+    from podium.cli.run_pod import pod_containers
+    from podium.config import load_pod_config
+    from podium.data.census import write_census_pods
+    from podium.pod.keys import load_or_create_pod_keys
+    from podium.pod.pod import Pod
+
+    shares = await asyncio.to_thread(write_census_pods, folder / "pods", 3, by="race")
+    pods = []
+    for share in shares:
+        config = load_pod_config(share.config)
+        keys = await asyncio.to_thread(load_or_create_pod_keys, folder / "pod-keys" / share.name)
+        pods.append(
+            Pod(
+                config.name,
+                datasources=pod_containers(config, share.config),
+                username=OWNER,
+                hub=url,
+                secrets=api_key,
+                pod_keys=keys,
+                pod_db=folder / "pod-db" / f"{share.name}.db",
+                output_dir=folder / "pod-outputs",
+            )
+        )
+        console.print(f"   {OWNER}/{share.name}: {share.rows:,} rows in {share.csv.name}")
+    running = [asyncio.create_task(pod.start_async()) for pod in pods]
+    try:
+        async with asyncio.timeout(120):
+            for pod, task in zip(pods, running, strict=True):
+                ready = asyncio.create_task(pod.ready.wait())
+                await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    task.result()
+        yield [pod_id for pod in pods for pod_id in pod.pod_ids]
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+def _pooled(folder: Path) -> pd.DataFrame:
+    return pd.concat(
+        [pd.read_csv(path) for path in sorted((folder / "pods").glob("*.csv"))], ignore_index=True
+    )
+
+
+async def _api_keys(url: str, passwords: dict[str, str]) -> dict[str, str]:
+    keys = {}
+    async with HubClient(url) as anonymous:
+        for name, password in passwords.items():
+            token = await anonymous.login_password(name, password)
+            async with HubClient(url, token=token.access_token) as session:
+                keys[name] = (await session.create_api_key(f"{name}-demo")).key
+    return keys
+
+
+async def _sql_steps(
+    console: Console, *, url: str, keys: dict[str, str], bob: Modeller, pods: list[str], out: Path
+) -> dict[str, Any]:
+    """Steps 4 and 5: refused without a grant, then the aggregate on every pod."""
+    from podium.algorithms.sql import SqlQuery
+    from podium.core.errors import PodResponseError
+    from podium.modeller import write_results
+    from podium.protocols.base import RunOptions
+    from podium.protocols.results_only import ResultsOnly
+
+    sql = ResultsOnly(algorithm=SqlQuery(query=SQL, table="census"))
+    console.print(f"[bold]4.[/bold] {MODELLER} sends a SQL query before any grant")
+    refused = False
+    try:
+        await bob.run_async(sql, pods)
+    except PodResponseError as error:
+        refused = True
+        console.print(f"   [red]refused[/red]: {str(error)[:200]}")
+    console.print(f"[bold]5.[/bold] {OWNER} grants {MODELLER} general-modeller; the query runs")
+    async with HubClient(url, token=keys[OWNER]) as alice:
+        for pod in pods:
+            await alice.grant(pod, MODELLER, "general-modeller")
+    outcome = await bob.run_async(sql, pods, options=RunOptions(require_all_pods=True))
+    table = outcome.result.combined[0]
+    console.print(_table(f"SQL on {len(pods)} pods ({outcome.seconds:.2f} s)", table.combined))
+    suppressed = {p: n.get("suppressed_groups") for p, n in table.notes.items()}
+    console.print(f"   groups of fewer than 10 people suppressed on each pod: {suppressed}")
+    manifest = await asyncio.to_thread(write_results, outcome, sql, out)
+    return {
+        "refused_before_grant": refused,
+        "sql_completed": list(outcome.completed),
+        "sql_rows": {p: len(f) for p, f in table.per_pod.items()},
+        "sql_people": int(table.combined["people"].sum()),
+        "sql_manifest": str(manifest),
+    }
+
+
+async def _statistics_step(
+    console: Console, bob: Modeller, pods: list[str], data_dir: Path, out: Path
+) -> dict[str, Any]:
+    """Step 6: statistics streamed in batches on every pod, merged, checked with pandas."""
+    from podium.algorithms.statistics import Statistics
+    from podium.modeller import write_results
+    from podium.protocols.base import RunOptions
+    from podium.protocols.results_only import ResultsOnly
+
+    console.print(
+        f"[bold]6.[/bold] Summary statistics of {', '.join(STAT_COLUMNS)}, streamed in batches"
+    )
+    stats = ResultsOnly(algorithm=Statistics(columns=list(STAT_COLUMNS)))
+    options = RunOptions(require_all_pods=True, batch_rows=5_000)
+    outcome = await bob.run_async(stats, pods, options=options)
+    result = outcome.result.combined[0]
+    console.print(
+        _table(
+            f"Statistics over all pods ({outcome.seconds:.2f} s)",
+            result.combined,
+            ["column", "count", "mean", "std", "min", "q0.25", "q0.5", "q0.75", "max"],
+        )
+    )
+    pooled = await asyncio.to_thread(_pooled, data_dir)
+    combined = result.combined.set_index("column")
+    matches = all(
+        int(combined.loc[c, "count"]) == int(pooled[c].count())
+        and abs(float(combined.loc[c, "mean"]) - float(pooled[c].mean())) < 1e-9
+        for c in STAT_COLUMNS
+    )
+    console.print(f"   equal to pandas on the pooled data: {'yes' if matches else 'NO'}")
+    manifest = await asyncio.to_thread(write_results, outcome, stats, out)
+    return {
+        "statistics_completed": list(outcome.completed),
+        "statistics_count": {c: int(combined.loc[c, "count"]) for c in STAT_COLUMNS},
+        "statistics_match_pandas": matches,
+        "statistics_manifest": str(manifest),
+    }
+
+
+async def _demo(console: Console, data_dir: Path) -> dict[str, Any]:
+    from podium.modeller import Modeller
+    from podium.pod.keys import load_or_create_pod_keys
+
     config = HubConfig(data_dir=data_dir / "hub")
     passwords = {name: secrets.token_urlsafe(12) for name in (OWNER, MODELLER)}
     console.print("[bold]1.[/bold] Starting a hub on SQLite in", config.data_dir)
     await asyncio.to_thread(_create_users, config, passwords)
+    figures: dict[str, Any] = {}
     async with running_hub(config) as url:
         console.print(f"   Hub listening on {url}")
         console.print(f"[bold]2.[/bold] Users {OWNER} (pod owner) and {MODELLER} (modeller)")
-        async with HubClient(url) as anonymous:
-            token = await anonymous.login_password(OWNER, passwords[OWNER])
-        async with HubClient(url, token=token.access_token) as alice_session:
-            api_key = (await alice_session.create_api_key("census-pod")).key
-        console.print(f"[bold]3.[/bold] Inferring the schema of {config_path.name}")
-        keys = await asyncio.to_thread(load_or_create_pod_keys, data_dir / "pod-keys")
-        name, registration = await asyncio.to_thread(census_registration, config_path, keys)
-        pod_id = f"{OWNER}/{name}"
-        async with HubClient(url, token=api_key) as pod:
-            registered = await pod.register_pod(pod_id, registration)
-            console.print(
-                f"   Registered {pod_id}: {len(registration.schema_.get('columns', []))} "
-                f"columns, {registered.number_of_records} records, "
-                f"{len(registered.keys)} public keys"
+        keys = await _api_keys(url, passwords)
+        console.print("[bold]3.[/bold] Three pods on non-IID shares of census-income (by race)")
+        async with _running_pods(url, keys[OWNER], data_dir, console) as pods:
+            async with HubClient(url, token=keys[OWNER]) as alice:
+                statuses = {pod: (await alice.get_pod(pod)).status for pod in pods}
+            console.print("   " + ", ".join(f"{p} {s}" for p, s in statuses.items()))
+            modeller_keys = data_dir / "modeller-keys"
+            signing = (await asyncio.to_thread(load_or_create_pod_keys, modeller_keys)).signing
+            bob = Modeller(url, token=keys[MODELLER], signing=signing)
+            results = data_dir / "results"
+            figures.update(pods=pods, statuses=statuses)
+            figures.update(
+                await _sql_steps(
+                    console, url=url, keys=keys, bob=bob, pods=pods, out=results / "sql"
+                )
             )
-            await pod.heartbeat(pod_id)
-            status = (await pod.get_pod(pod_id)).status
-            console.print(f"[bold]4.[/bold] Heartbeat sent: {pod_id} is {status}")
-            console.print("[bold]5.[/bold] The pod asks the access manager")
-            task_hash = hashlib.sha256(b"SELECT COUNT(*) FROM census").hexdigest()
-            answers = []
-            for algorithm, grant in (
-                ("SqlQuery", None),
-                ("SqlQuery", "general-modeller"),
-                ("PrivateSqlQuery", None),
-            ):
-                if grant is not None:
-                    await pod.grant(pod_id, MODELLER, grant)
-                    console.print(f"  {OWNER} grants {MODELLER} the {grant} preset")
-                answer = await pod.decide(
-                    DecisionIn(
-                        modeller=MODELLER,
-                        pod=pod_id,
-                        protocol="ResultsOnly",
-                        algorithms=[algorithm],
-                        task_hash=task_hash,
-                    )
-                )
-                answers.append(answer)
-                console.print(_decision_line(MODELLER, algorithm, answer))
-            events = (await pod.audit(pod_id=pod_id)).events
-            console.print(f"[bold]6.[/bold] Audit log of {pod_id}: {len(events)} events")
-            for event in reversed(events):
-                what = event.detail.get("role") or " ".join(event.detail.get("algorithms", []))
-                console.print(
-                    f"  #{event.event_id} {event.actor} {event.action} {what} "
-                    f"for {event.subject or '-'}: {event.outcome}"
-                )
-    console.print("Hub stopped. Run your own: podium hub serve")
-    return {
-        "pod": pod_id,
-        "status": status,
-        "decisions": [a.decision for a in answers],
-        "audit_events": len(events),
-    }
+            figures.update(
+                await _statistics_step(console, bob, pods, data_dir, results / "statistics")
+            )
+            console.print(f"[bold]7.[/bold] Results (tables and manifests) in {results}")
+            figures["results"] = str(results)
+    console.print(
+        "Pods and hub stopped. Run your own: podium hub serve, podium run-pod, podium run-task"
+    )
+    return figures
 
 
 @contextlib.contextmanager
@@ -186,20 +285,7 @@ def _data_dir(given: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _census_config(folder: Path) -> Path:
-    """The census-income example config of a checkout, or one written beside its CSV
-    (an installed Podium has no ``examples/`` folder)."""
-    if CENSUS_CONFIG.is_file():
-        return CENSUS_CONFIG
-    from podium.data.census import write_census_pods
-
-    return write_census_pods(folder / "pods", 1, prefix="census-income")[0].config
-
-
-def run_demo(
-    console: Console, *, data_dir: Path | None = None, config_path: Path | None = None
-) -> dict[str, Any]:
+def run_demo(console: Console, *, data_dir: Path | None = None) -> dict[str, Any]:
     """Run the demo (the CLI's edge: it owns the event loop); the figures it printed."""
     with _data_dir(data_dir) as folder:
-        config = config_path or _census_config(folder)
-        return asyncio.run(_demo(console, folder, config))
+        return asyncio.run(_demo(console, folder))

@@ -9,7 +9,8 @@ print it as one line. The tree::
     │   ├── ConfigFileError             the YAML file is missing, unreadable or not YAML
     │   ├── ConfigValidationError       a wrong type, a missing field or an unknown key
     │   ├── UnsetVariableError          ${VAR} names a variable that is not set
-    │   └── UnknownDataSourceError      a datasource type Podium does not know
+    │   ├── UnknownDataSourceError      a datasource type Podium does not know
+    │   └── TaskDefinitionError         an unknown protocol or algorithm, bad arguments
     ├── DataSourceError                 exit 3
     │   ├── DataSourceNotFoundError     a file, folder or table that is not there
     │   └── DataSourceReadError         a file or database that cannot be read or parsed
@@ -17,6 +18,10 @@ print it as one line. The tree::
     ├── QueryError                      exit 4
     │   ├── ForbiddenQueryError         not one read-only SELECT over the pod's tables
     │   └── QueryExecutionError         a valid query that failed while running
+    ├── TaskError                       exit 7
+    │   ├── PodResponseError            require_all_pods: a pod refused or did not answer
+    │   ├── TaskAbortedError            no pod finished the task (each one's reason kept)
+    │   └── ProtocolError               a peer broke the task's message flow or formats
     └── CryptoError                     keys, signatures, sealed messages (podium.core.crypto)
         ├── KeyFileError                exit 2: missing, readable by others, or exists
         ├── InvalidKeyError             key bytes of the wrong size or unusable
@@ -47,10 +52,15 @@ __all__ = [
     "DataSourceReadError",
     "ExitCode",
     "ForbiddenQueryError",
+    "PodResponseError",
     "PodiumError",
+    "ProtocolError",
     "QueryError",
     "QueryExecutionError",
     "SchemaError",
+    "TaskAbortedError",
+    "TaskDefinitionError",
+    "TaskError",
     "UnknownDataSourceError",
     "UnsetVariableError",
 ]
@@ -66,6 +76,7 @@ class ExitCode(IntEnum):
     QUERY = 4
     HUB = 5
     HUB_UNREACHABLE = 6
+    TASK = 7
     INTERRUPTED = 130
 
 
@@ -129,3 +140,25 @@ class ForbiddenQueryError(QueryError):
 
 class QueryExecutionError(QueryError):
     """A query that passed the checks but failed while running."""
+
+
+class TaskDefinitionError(ConfigError):
+    """A task names a protocol or algorithm Podium does not know, or gives it bad arguments."""
+
+
+class TaskError(PodiumError):
+    """A task could not be run to the end."""
+
+    exit_code = ExitCode.TASK
+
+
+class PodResponseError(TaskError):
+    """With ``require_all_pods``: a pod refused the task or did not answer in time."""
+
+
+class TaskAbortedError(TaskError):
+    """No pod finished the task; the message gives each pod's reason."""
+
+
+class ProtocolError(TaskError):
+    """A peer broke the task's message flow, or sent a result in the wrong format."""

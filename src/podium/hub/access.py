@@ -93,7 +93,16 @@ ALGORITHM_ROLES: dict[str, str] = {
     for names, role in (
         (("SqlQuery", "Sql", "HuggingFaceSqlQuery"), "sql"),
         (("PrivateSqlQuery", "PrivateSql", "DPSqlQuery"), "private-sql"),
-        (("Statistics", "SummaryStatistics", "DescriptiveStatistics", "Histogram"), "statistics"),
+        (
+            (
+                "Statistics",
+                "SummaryStatistics",
+                "DescriptiveStatistics",
+                "Histogram",
+                "ColumnAverage",
+            ),
+            "statistics",
+        ),
         (("ComputeIntersectionRSA", "PrivateSetIntersection", "PSI"), "psi"),
         (
             ("FederatedModelTraining", "ModelTraining", "ModelTrainingAndEvaluation", "Train"),

@@ -25,7 +25,9 @@ save the new pair.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -76,6 +78,13 @@ DEFAULT_TIMEOUT_S = 30.0
 _SLOW_DOWN_STEP_S = 5
 _M = TypeVar("_M", bound=BaseModel)
 Sleep = Callable[[float], Awaitable[object]]
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of this process: building one loads the system's
+    CA certificates, which costs more than a whole request to a hub on loopback."""
+    return ssl.create_default_context()
 
 
 class HubClientError(PodiumError):
@@ -183,6 +192,7 @@ class HubClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self._transport,
+            verify=_tls_context(),
             timeout=self._timeout,
             headers={"User-Agent": f"podium/{__version__}", "Accept": "application/json"},
         )

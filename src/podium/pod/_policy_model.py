@@ -110,6 +110,10 @@ class DPCaps(_Model):
     """The delta one modeller may spend on this pod in all, over every task (below 1)."""
 
 
+def _admin_only() -> list[PolicyRole]:
+    return ["admin"]
+
+
 class PodPolicy(_Model):
     """A pod owner's own rules, applied after the hub's access manager has allowed a task.
 
@@ -138,6 +142,10 @@ class PodPolicy(_Model):
     min_group_size: _Count = 10
     """The fewest records behind any group or aggregate in a non-DP result (disclosure
     control; applied to results, not to the request)."""
+
+    row_level_roles: list[PolicyRole] = Field(default_factory=_admin_only)
+    """The roles that may receive row-level results (a SQL query that returns rows, not
+    aggregates); a modeller holding none of them gets aggregates only. Default: ``admin``."""
 
     dp: DPCaps = Field(default_factory=DPCaps)
     """Caps on differential privacy per task and per modeller."""

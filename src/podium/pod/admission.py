@@ -7,7 +7,9 @@
    and 30 s ahead, with a nonce the pod DB has never seen (so a replay is refused even
    after a restart): else ``invalid-signature``, ``stale-request`` or ``replayed-request``.
 3. **Read** the task: its protocol, algorithms, custom model, aggregator, other pods and
-   the DP budget it asks for (:class:`TaskShape`): else ``malformed-task``. Then check
+   the DP budget it asks for (:class:`TaskShape`): else ``malformed-task``; and check
+   that this pod can run it (protocol and algorithms installed, arguments valid): else
+   ``unsupported-task``. Then check
    that the data can be read now (a data file removed while the pod runs): else
    ``data-not-available``.
 4. **Ask the hub's access manager**: a refusal gives ``hub-refused`` with the hub's reason
@@ -38,6 +40,7 @@ from podium.core.crypto import (
     StaleRequestError,
 )
 from podium.core.crypto.encoding import b64url_decode
+from podium.core.errors import PodiumError
 from podium.core.messages import (
     Envelope,
     JobRequest,
@@ -74,6 +77,7 @@ class AdmissionReason(StrEnum):
     STALE_REQUEST = "stale-request"
     REPLAYED_REQUEST = "replayed-request"
     MALFORMED_TASK = "malformed-task"
+    UNSUPPORTED_TASK = "unsupported-task"
     DATA_NOT_AVAILABLE = "data-not-available"
     HUB_REFUSED = "hub-refused"
     HUB_UNAVAILABLE = "hub-unavailable"
@@ -230,8 +234,10 @@ class Admitter:
         running_tasks: Callable[[], int] = lambda: 0,
         ledger_source: str = "",
         unavailable: Callable[[], str | None] = lambda: None,
+        check_task: Callable[[Mapping[str, Any]], None] = lambda task: None,
     ) -> None:
         self._pod_id = pod_id
+        self._check_task = check_task
         self._keys = keys
         self._hub = hub
         self._store = store
@@ -264,6 +270,10 @@ class Admitter:
         except MalformedTaskError as error:
             raise _Refused(AdmissionReason.MALFORMED_TASK, str(error)) from None
         state["shape"] = shape
+        try:
+            self._check_task(request.task)
+        except PodiumError as error:
+            raise _Refused(AdmissionReason.UNSUPPORTED_TASK, str(error)) from None
         why = self._unavailable()
         if why is not None:
             _log.warning("pod %s: the data is not available: %s", self._pod_id, why)

@@ -44,6 +44,7 @@ from podium.pod.policy import PodPolicy
 if TYPE_CHECKING:
     from podium.hub.client import HubClient
     from podium.pod.runtime import PodService
+    from podium.protocols.hooks import Hooks
 
 __all__ = ["DatasourceContainerConfig", "Pod", "registration", "schema_stages", "source_schema"]
 
@@ -123,9 +124,12 @@ class Pod:
     (else ``$PODIUM_HUB``), ``secrets`` an API key of the owner (an :class:`APIKeys` or
     the ``pdm_...`` string; else ``$PODIUM_API_KEY``), ``policy`` the owner's local policy.
     ``hub_client`` may replace the API key: a function making the client of a signed-in
-    login, which refreshes its tokens. ``message_service`` and ``access_manager`` are
-    accepted for compatibility and must be None: the relay and the access manager are the
-    hub's.
+    login, which refreshes its tokens. ``hooks`` are called at the named moments of every
+    task the pod runs (:class:`~podium.protocols.hooks.Hooks`); ``output_dir`` is where
+    reports written on the pod go (a folder per datasource; default
+    ``$PODIUM_HOME/pods/<owner>/<datasource>/outputs``). ``message_service`` and
+    ``access_manager`` are accepted for compatibility and must be None: the relay and the
+    access manager are the hub's.
 
     Raises:
         ConfigError: A bad name, no datasource, both forms at once, duplicate names.
@@ -152,6 +156,8 @@ class Pod:
         secrets: APIKeys | str | None = None,
         policy: PodPolicy | None = None,
         hub_client: Callable[[], HubClient] | None = None,
+        hooks: Hooks | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not is_valid_name(name):
             raise ConfigError(f"pod name {name!r}: use lower-case letters, digits and hyphens")
@@ -181,6 +187,8 @@ class Pod:
         self._secrets = secrets
         self._policy = policy or PodPolicy()
         self._hub_client = hub_client
+        self._hooks = hooks
+        self._output_dir = Path(output_dir) if output_dir is not None else None
         #: Set once every datasource is registered and listening for job requests.
         self.ready = asyncio.Event()
 
@@ -288,9 +296,12 @@ class Pod:
             ConfigError: No hub or no API key given.
             HubClientError: The hub refused the pod (a bad key, a name taken).
         """
+        from podium.core.messages import pod_party  # noqa: PLC0415
         from podium.hub.client import HubClient  # noqa: PLC0415
+        from podium.hub.models import utcnow  # noqa: PLC0415
         from podium.pod.runtime import PodService  # noqa: PLC0415
         from podium.pod.store import open_pod_store  # noqa: PLC0415
+        from podium.pod.tasks import TaskWorkers  # noqa: PLC0415
 
         hub_url, api_key = self._hub_and_key()
         if self._username is None:
@@ -316,6 +327,21 @@ class Pod:
                 if keys is None:
                     folder = default_keys_folder(owner, container.name)
                     keys = await asyncio.to_thread(load_or_create_pod_keys, folder)
+                workers = TaskWorkers(
+                    pod_id=f"{owner}/{container.name}",
+                    party=pod_party(owner, container.name),
+                    source_name=container.name,
+                    source=container.datasource,
+                    store=store,
+                    policy=self._policy,
+                    output_dir=(
+                        self._output_dir / container.name
+                        if self._output_dir is not None
+                        else default_keys_folder(owner, container.name).parent / "outputs"
+                    ),
+                    clock=utcnow,
+                    hooks=self._hooks,
+                )
                 services.append(
                     PodService(
                         pod_id=f"{owner}/{container.name}",
@@ -331,6 +357,7 @@ class Pod:
                         unavailable=container.datasource.unavailable,
                         hub_client=self._hub_client,
                         later_registration=full,
+                        workers=workers,
                     )
                 )
             async with asyncio.TaskGroup() as group:

@@ -18,8 +18,8 @@ on their own (keys, pod DB, policy, admission, transport):
    verified; a request that could not be verified has no usable key, so its rejection
    carries only the reason code, in the clear. The request is acknowledged once answered.
 
-Running accepted tasks comes with the protocols; until then an accepted request is
-answered and audited, and its task definition is saved in the pod DB.
+4. **Run** each accepted task in its own worker (:mod:`podium.pod.tasks`), on its own
+   relay connection; the pod keeps answering requests meanwhile.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ from podium.pod.admission import Admission, Admitter, HubClientGate
 from podium.pod.keys import PodKeys
 from podium.pod.policy import PodPolicy
 from podium.pod.store import PodStore, StoreNonceRegistry
+from podium.pod.tasks import TaskWorkers, check_task
+from podium.protocols._channel import frame_record
 from podium.transport import Backoff, Connection, Credential, Transport, WebSocketTransport
 
 __all__ = ["PodService"]
@@ -86,6 +88,7 @@ class PodService:
         unavailable: Callable[[], str | None] = lambda: None,
         hub_client: Callable[[], HubClient] | None = None,
         later_registration: Callable[[], Awaitable[PodIn]] | None = None,
+        workers: TaskWorkers | None = None,
     ) -> None:
         if credential is None and hub_client is None:
             raise ValueError("give the pod's API key, or a hub client (a signed-in login)")
@@ -111,6 +114,7 @@ class PodService:
         self._unavailable = unavailable
         self._hub_client = hub_client
         self._later = later_registration
+        self._workers = workers
         #: Set once the pod is registered and listening on its mailbox.
         self.ready = asyncio.Event()
 
@@ -138,6 +142,8 @@ class PodService:
                 clock=self._clock,
                 approved_pods=self._approved,
                 unavailable=self._unavailable,
+                running_tasks=self._running_tasks,
+                check_task=check_task,
             )
             # a login's access token expires: the relay asks the client for a fresh one
             credential: Credential = self._credential or client.fresh_token
@@ -152,11 +158,16 @@ class PodService:
                     self.ready.set()
                     _log.info("pod %s is listening for job requests", self._pod_id)
                     async for envelope in connection:
-                        await self._answer(connection, admitter, envelope)
+                        await self._answer(connection, admitter, envelope, transport)
             finally:
+                if self._workers is not None:
+                    await self._workers.close()
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+
+    def _running_tasks(self) -> int:
+        return 0 if self._workers is None else self._workers.running
 
     async def _register(self, client: HubClient) -> None:
         attempt = 0
@@ -194,7 +205,9 @@ class PodService:
                 _log.warning("heartbeat of %s failed: %s", self._pod_id, error)
             await asyncio.sleep(interval)
 
-    async def _answer(self, connection: Connection, admitter: Admitter, envelope: Envelope) -> None:
+    async def _answer(
+        self, connection: Connection, admitter: Admitter, envelope: Envelope, transport: Transport
+    ) -> None:
         if envelope.type is not MessageType.JOB_REQUEST:
             _log.warning("ignoring a %s on the pod's mailbox", envelope.type.value)
             await connection.ack(envelope)
@@ -207,10 +220,15 @@ class PodService:
                 admission.request.task,
                 self._clock(),
             )
-        await connection.send(self._reply(envelope, admission))
+        reply, sealer = self._reply(envelope, admission)
+        await connection.send(reply)
         await connection.ack(envelope)
+        if admission.accepted and sealer is not None and self._workers is not None:
+            self._workers.start(transport, admission, sealer)
 
-    def _reply(self, request: Envelope, admission: Admission) -> Envelope:
+    def _reply(
+        self, request: Envelope, admission: Admission
+    ) -> tuple[Envelope, SessionSealer | None]:
         """``JOB_ACCEPT`` or ``JOB_REJECT``, sealed with the session key when there is one."""
         kind = MessageType.JOB_ACCEPT if admission.accepted else MessageType.JOB_REJECT
         record = (
@@ -218,15 +236,16 @@ class PodService:
             if admission.accepted
             else JobReject(f"{admission.reason}: {admission.message}"[:_MAX_REASON_CHARS])
         )
-        plain = encode_payload(record)
         meta: dict[str, bool] = {"sealed": admission.request is not None}
+        sealer: SessionSealer | None = None
         if admission.request is not None:
             sealer = SessionSealer(admission.request.session_key, request.task_id, self._party)
+            (plain,) = frame_record(record)  # a short record: one part
             seq, body = sealer.seal(plain, final=not admission.accepted)
             meta["final"] = not admission.accepted
         else:
             seq, body = 0, encode_payload(JobReject(str(admission.reason)))
-        return Envelope(
+        envelope = Envelope(
             type=kind,
             task_id=request.task_id,
             sender=self._party,
@@ -236,3 +255,4 @@ class PodService:
             meta=meta,
             body=body,
         )
+        return envelope, sealer

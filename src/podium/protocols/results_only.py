@@ -1,0 +1,92 @@
+"""``ResultsOnly``: each algorithm runs on the pod's data and only its results come back.
+
+Worker side: each batch goes through every algorithm (in a worker thread) and what an
+algorithm returns for the batch is sent as ``EVALUATION_RESULTS``; after the batches (the
+final reduce step) each algorithm's :meth:`~podium.protocols.base.WorkerAlgorithm.finish`
+is sent the same way. A result is ``{"algorithm": i, "batch": n | None, "result": ...}``
+in :mod:`podium.core.results`' wire form.
+
+Modeller side: each pod's results are collected per algorithm in the order they came,
+then each algorithm's modeller side combines them (:class:`ResultsOnlyResult`). A pod
+that aborts keeps what it sent before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from podium.core.errors import ProtocolError
+from podium.core.messages import MessageType, Opaque
+from podium.core.results import decode_result
+from podium.protocols.base import (
+    Batch,
+    FinalStepReduceProtocol,
+    ModellerProtocol,
+    ModellerTask,
+    ProtocolFactory,
+    WorkerProtocol,
+    WorkerTask,
+)
+
+__all__ = ["ResultsOnly", "ResultsOnlyResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsOnlyResult:
+    """Each algorithm's combined answer (``combined[i]`` for algorithm ``i``) and the raw
+    results per pod (``per_pod[pod][i]``: what pod sent for algorithm ``i``, in order)."""
+
+    combined: tuple[Any, ...]
+    per_pod: Mapping[str, tuple[tuple[Any, ...], ...]]
+
+
+class _Worker(WorkerProtocol, FinalStepReduceProtocol):
+    async def run_batch(self, task: WorkerTask, batch: Batch) -> None:
+        for index, algorithm in enumerate(self.algorithms):
+            result = await task.run_sync(algorithm.run, batch)
+            if result is not None:
+                await task.send_result({"algorithm": index, "batch": batch.index, "result": result})
+
+    async def run_final_step(self, task: WorkerTask) -> None:
+        for index, algorithm in enumerate(self.algorithms):
+            result = await task.run_sync(algorithm.finish)
+            if result is not None:
+                await task.send_result({"algorithm": index, "batch": None, "result": result})
+
+
+class _Modeller(ModellerProtocol):
+    async def run(self, task: ModellerTask) -> ResultsOnlyResult:
+        collected = await asyncio.gather(*(self._collect(task, pod) for pod in task.pods))
+        per_pod = dict(zip(task.pods, collected, strict=True))
+        combined = []
+        for index, algorithm in enumerate(self.algorithms):
+            results = {pod: per_pod[pod][index] for pod in task.pods}
+            combined.append(await asyncio.to_thread(algorithm.combine, results))
+        return ResultsOnlyResult(tuple(combined), per_pod)
+
+    async def _collect(self, task: ModellerTask, pod: str) -> tuple[tuple[Any, ...], ...]:
+        results: list[list[Any]] = [[] for _ in self.algorithms]
+        async for _, kind, record in task.messages(pod):
+            if kind is not MessageType.EVALUATION_RESULTS or not isinstance(record, Opaque):
+                raise ProtocolError(f"{pod} sent a {kind.value} in a ResultsOnly task")
+            value = await asyncio.to_thread(decode_result, record.data)
+            index = value.get("algorithm") if isinstance(value, dict) else None
+            if not isinstance(index, int) or not 0 <= index < len(results):
+                raise ProtocolError(f"{pod} sent a result for no algorithm of this task")
+            results[index].append(value.get("result"))
+        return tuple(tuple(items) for items in results)
+
+
+class ResultsOnly(ProtocolFactory):
+    """Run the algorithms on each pod and return only their results."""
+
+    name = "ResultsOnly"
+
+    def worker(self) -> WorkerProtocol:
+        return _Worker([algorithm.worker() for algorithm in self.algorithms])
+
+    def modeller(self) -> ModellerProtocol:
+        return _Modeller([algorithm.modeller() for algorithm in self.algorithms])

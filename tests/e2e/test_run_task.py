@@ -1,0 +1,193 @@
+"""End to end as a user runs it: ``podium hub serve``, three ``podium run-pod`` processes
+on non-IID census shares, and ``podium run-task TASK.yaml`` in Bitfount's task format;
+the numbers are checked against pandas on the same files, and each refusal path (no
+grant, a wrong role, an offline pod with ``require_all_pods``) exits 7 saying why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from podium.data.census import CensusPod, write_census_pods
+from podium.hub.client import HubClient
+from podium.hub.config import HubConfig
+from podium.hub.services import HubServices
+from tests.hub.conftest import FAST_PASSWORDS, PASSWORD
+from tests.integration.test_hub_serve import _environ, running_hub
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 90.0
+SQL = (
+    'SELECT gender, COUNT(*) AS n, SUM(age) AS sum_age FROM "census" '
+    "GROUP BY gender ORDER BY gender"
+)
+
+
+def _seed(data_dir: Path) -> dict[str, str]:
+    services = HubServices.open(HubConfig(data_dir=data_dir, password_cost=FAST_PASSWORDS))
+    try:
+        now = services.now()
+        keys = {}
+        for name in ("alice", "bob"):
+            services.accounts.create_user(name, PASSWORD, is_admin=False, now=now)
+            keys[name] = services.accounts.create_api_key(name, "e2e", now)[1]
+        return keys
+    finally:
+        services.close()
+
+
+@contextmanager
+def _pod(env: dict[str, str], hub_url: str, share: CensusPod) -> Iterator[subprocess.Popen[str]]:
+    """``podium run-pod`` on one share until its ready line; Ctrl-C afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "podium", "run-pod", str(share.config), "--hub", hub_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
+        line = process.stdout.readline() if ready else ""
+        if "is online at" not in line:
+            process.kill()
+            pytest.fail(
+                f"pod {share.name} did not come online: {line!r}\n{process.communicate()[1]}"
+            )
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        assert "Traceback" not in err, err
+
+
+def _task_file(folder: Path, pods: list[str], *, require_all: bool = True) -> Path:
+    task = {
+        "pods": {"identifiers": pods},
+        "task": {
+            "protocol": {"name": "bitfount.ResultsOnly"},
+            "algorithm": [
+                {"name": "bitfount.SqlQuery", "arguments": {"query": SQL, "table": "census"}},
+                {"name": "Statistics", "arguments": {"columns": ["age", "hours-per-week"]}},
+            ],
+        },
+        "require_all_pods": require_all,
+        "batched_execution": True,
+    }
+    path = folder / "task.yaml"
+    path.write_text(yaml.safe_dump(task))
+    return path
+
+
+def _run_task(
+    env: dict[str, str], hub_url: str, task: Path, out: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podium", "run-task", str(task), "--hub", hub_url, "--json",
+         "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=WAIT_S, check=False,
+    )  # fmt: skip
+
+
+async def _grant(url: str, key: str, pods: list[str], role: str) -> None:
+    async with HubClient(url, token=key) as alice:
+        for pod in pods:
+            await alice.grant(pod, "bob", role)
+
+
+async def _wait_offline(url: str, key: str, pod: str) -> None:
+    deadline = time.monotonic() + 30
+    async with HubClient(url, token=key) as alice:
+        while (await alice.get_pod(pod)).status != "offline":
+            assert time.monotonic() < deadline, f"{pod} still shows online"
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def shares(tmp_path: Path) -> list[CensusPod]:
+    return write_census_pods(tmp_path / "pods", 3, by="race")
+
+
+def test_run_task_on_three_pods_matches_pandas(tmp_path: Path, shares: list[CensusPod]) -> None:
+    """SQL per pod and statistics over the pods, from Bitfount-style YAML, equal pandas."""
+    keys = _seed(tmp_path / "hub")
+    pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
+    bob_env = {**_environ(tmp_path / "bob-home"), "PODIUM_API_KEY": keys["bob"]}
+    pods = [f"alice/{share.name}" for share in shares]
+    with (
+        running_hub(_environ(tmp_path / "hub-home"), "--data-dir", str(tmp_path / "hub")) as hub,
+        ExitStack() as stack,
+    ):
+        for share in shares:
+            stack.enter_context(_pod(pod_env, hub.url, share))
+        asyncio.run(_grant(hub.url, keys["alice"], pods, "general-modeller"))
+        result = _run_task(bob_env, hub.url, _task_file(tmp_path, pods), tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert {pod: state["outcome"] for pod, state in document["pods"].items()} == dict.fromkeys(
+        pods, "completed"
+    )
+    sql, stats = document["algorithms"]
+    frames = {f"alice/{s.name}": pd.read_csv(s.csv) for s in shares}
+    for pod, frame in frames.items():
+        expected = frame.groupby("gender").agg(n=("age", "size"), sum_age=("age", "sum"))
+        got = pd.DataFrame(sql["per_pod"][pod]).set_index("gender")
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    pooled = pd.concat(frames.values(), ignore_index=True)
+    combined = {row["column"]: row for row in stats["combined"]}
+    for column in ("age", "hours-per-week"):
+        assert combined[column]["count"] == pooled[column].count()
+        assert combined[column]["mean"] == pytest.approx(pooled[column].mean(), rel=1e-12)
+        assert combined[column]["max"] == pooled[column].max()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["task_hash"] == document["task_hash"]
+    assert pd.read_csv(tmp_path / "out" / "0-SqlQuery" / "combined.csv")["n"].sum() == len(pooled)
+
+
+def test_refusals_exit_7_and_say_why(tmp_path: Path, shares: list[CensusPod]) -> None:
+    """No grant, then a viewer's role, then an offline pod with require_all_pods."""
+    keys = _seed(tmp_path / "hub")
+    pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
+    bob_env = {**_environ(tmp_path / "bob-home"), "PODIUM_API_KEY": keys["bob"]}
+    two = shares[:2]
+    pods = [f"alice/{share.name}" for share in two]
+    task = _task_file(tmp_path, pods)
+    hub_home = _environ(tmp_path / "hub-home")
+    options = ("--data-dir", str(tmp_path / "hub"), "--heartbeat-interval", "0.5")
+    with running_hub(hub_home, *options) as hub, ExitStack() as stack:
+        first = stack.enter_context(_pod(pod_env, hub.url, two[0]))
+        with _pod(pod_env, hub.url, two[1]):
+            no_grant = _run_task(bob_env, hub.url, task, tmp_path / "o1")
+            asyncio.run(_grant(hub.url, keys["alice"], pods, "viewer"))
+            viewer = _run_task(bob_env, hub.url, task, tmp_path / "o2")
+            asyncio.run(_grant(hub.url, keys["alice"], pods, "general-modeller"))
+        asyncio.run(_wait_offline(hub.url, keys["alice"], pods[1]))
+        offline = _run_task(bob_env, hub.url, task, tmp_path / "o3")
+        assert first.poll() is None
+    assert no_grant.returncode == 7, no_grant.stderr
+    assert "has not granted you a role" in no_grant.stderr
+    assert viewer.returncode == 7, viewer.stderr
+    assert "hub-refused: missing-role" in viewer.stderr
+    assert offline.returncode == 7, offline.stderr
+    assert "the pod is offline" in offline.stderr
+    for result in (no_grant, viewer, offline):
+        assert "Traceback" not in result.stderr
