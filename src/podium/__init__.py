@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 from podium._version import __version__
 
 if TYPE_CHECKING:
+    from podium.algorithms import (
+        ColumnAverage,
+        CSVReportAlgorithm,
+        SqlQuery,
+        Statistics,
+        TableResult,
+    )
     from podium.config import (
         DatasourceConfig,
         DataSplitConfig,
@@ -19,9 +26,11 @@ if TYPE_CHECKING:
         PodConfig,
         PodDataConfig,
         PodDetailsConfig,
+        TaskConfig,
         build_datasource,
         build_datasources,
         load_pod_config,
+        load_task_config,
     )
     from podium.core.errors import (
         ConfigError,
@@ -32,9 +41,13 @@ if TYPE_CHECKING:
         DataSourceReadError,
         ForbiddenQueryError,
         PodiumError,
+        PodResponseError,
+        ProtocolError,
         QueryError,
         QueryExecutionError,
         SchemaError,
+        TaskDefinitionError,
+        TaskError,
         UnknownDataSourceError,
         UnsetVariableError,
     )
@@ -56,10 +69,14 @@ if TYPE_CHECKING:
     )
     from podium.hub.client import HubClient, HubClientError, HubUnreachableError
     from podium.hub.config import HubConfig
+    from podium.modeller import Modeller
     from podium.pod.pod import DatasourceContainerConfig, Pod
+    from podium.protocols import HookEvent, Hooks, ResultsOnly, RunOptions, TaskOutcome
 
 _LAZY: dict[str, str] = {
+    "CSVReportAlgorithm": "podium.algorithms",
     "CSVSource": "podium.data",
+    "ColumnAverage": "podium.algorithms",
     "ColumnSchema": "podium.data",
     "ConfigError": "podium.core.errors",
     "ConfigFileError": "podium.core.errors",
@@ -77,34 +94,51 @@ _LAZY: dict[str, str] = {
     "DatasourceContainerConfig": "podium.pod.pod",
     "ExcelSource": "podium.data",
     "ForbiddenQueryError": "podium.core.errors",
+    "HookEvent": "podium.protocols",
+    "Hooks": "podium.protocols",
     "HubClient": "podium.hub.client",
     "HubClientError": "podium.hub.client",
     "HubConfig": "podium.hub.config",
     "HubUnreachableError": "podium.hub.client",
     "ImageSource": "podium.data",
+    "Modeller": "podium.modeller",
     "ParquetSource": "podium.data",
     "Pod": "podium.pod.pod",
     "PodConfig": "podium.config",
     "PodDataConfig": "podium.config",
     "PodDetailsConfig": "podium.config",
+    "PodResponseError": "podium.core.errors",
     "PodiumError": "podium.core.errors",
+    "ProtocolError": "podium.core.errors",
     "QueryError": "podium.core.errors",
     "QueryExecutionError": "podium.core.errors",
+    "ResultsOnly": "podium.protocols",
+    "RunOptions": "podium.protocols",
     "SQLEngine": "podium.data",
     "Schema": "podium.data",
     "SchemaError": "podium.core.errors",
     "SchemaLevel": "podium.data",
     "SemanticType": "podium.data",
+    "SqlQuery": "podium.algorithms",
+    "Statistics": "podium.algorithms",
+    "TableResult": "podium.algorithms",
+    "TaskConfig": "podium.config",
+    "TaskDefinitionError": "podium.core.errors",
+    "TaskError": "podium.core.errors",
+    "TaskOutcome": "podium.protocols",
     "UnknownDataSourceError": "podium.core.errors",
     "UnsetVariableError": "podium.core.errors",
     "build_datasource": "podium.config",
     "build_datasources": "podium.config",
     "infer_schema": "podium.data",
     "load_pod_config": "podium.config",
+    "load_task_config": "podium.config",
 }
 
 __all__ = [
+    "CSVReportAlgorithm",
     "CSVSource",
+    "ColumnAverage",
     "ColumnSchema",
     "ConfigError",
     "ConfigFileError",
@@ -122,24 +156,38 @@ __all__ = [
     "DatasourceContainerConfig",
     "ExcelSource",
     "ForbiddenQueryError",
+    "HookEvent",
+    "Hooks",
     "HubClient",
     "HubClientError",
     "HubConfig",
     "HubUnreachableError",
     "ImageSource",
+    "Modeller",
     "ParquetSource",
     "Pod",
     "PodConfig",
     "PodDataConfig",
     "PodDetailsConfig",
+    "PodResponseError",
     "PodiumError",
+    "ProtocolError",
     "QueryError",
     "QueryExecutionError",
+    "ResultsOnly",
+    "RunOptions",
     "SQLEngine",
     "Schema",
     "SchemaError",
     "SchemaLevel",
     "SemanticType",
+    "SqlQuery",
+    "Statistics",
+    "TableResult",
+    "TaskConfig",
+    "TaskDefinitionError",
+    "TaskError",
+    "TaskOutcome",
     "UnknownDataSourceError",
     "UnsetVariableError",
     "__version__",
@@ -147,6 +195,7 @@ __all__ = [
     "build_datasources",
     "infer_schema",
     "load_pod_config",
+    "load_task_config",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Pod (and later task) configuration: pydantic models, the YAML loader, source building.
+"""Pod and task configuration: pydantic models, the YAML loader, source building.
 
 Typical use::
 
@@ -27,6 +27,17 @@ from podium.config.models import (
     PodDataConfig,
     PodDetailsConfig,
 )
+from podium.config.task import (
+    ModellerConfig,
+    NamedConfig,
+    PodsConfig,
+    RunOptions,
+    TaskConfig,
+    TaskSpec,
+    load_task_config,
+    normalise_name,
+    task_config_from_dict,
+)
 
 __all__ = [
     "POD_NAME_PATTERN",
@@ -37,14 +48,23 @@ __all__ = [
     "DataSplitConfig",
     "DatasourceConfig",
     "HubConfig",
+    "ModellerConfig",
+    "NamedConfig",
     "PodConfig",
     "PodDataConfig",
     "PodDetailsConfig",
+    "PodsConfig",
+    "RunOptions",
+    "TaskConfig",
+    "TaskSpec",
     "build_datasource",
     "build_datasources",
     "expand_variables",
     "format_path",
     "load_pod_config",
+    "load_task_config",
     "load_yaml",
+    "normalise_name",
+    "task_config_from_dict",
     "validate_config",
 ]

@@ -20,7 +20,6 @@ print it as one line. The tree::
     │   └── QueryExecutionError         a valid query that failed while running
     ├── TaskError                       exit 7
     │   ├── PodResponseError            require_all_pods: a pod refused or did not answer
-    │   ├── TaskAbortedError            no pod finished the task (each one's reason kept)
     │   └── ProtocolError               a peer broke the task's message flow or formats
     └── CryptoError                     keys, signatures, sealed messages (podium.core.crypto)
         ├── KeyFileError                exit 2: missing, readable by others, or exists
@@ -58,7 +57,6 @@ __all__ = [
     "QueryError",
     "QueryExecutionError",
     "SchemaError",
-    "TaskAbortedError",
     "TaskDefinitionError",
     "TaskError",
     "UnknownDataSourceError",
@@ -154,10 +152,6 @@ class TaskError(PodiumError):
 
 class PodResponseError(TaskError):
     """With ``require_all_pods``: a pod refused the task or did not answer in time."""
-
-
-class TaskAbortedError(TaskError):
-    """No pod finished the task; the message gives each pod's reason."""
 
 
 class ProtocolError(TaskError):

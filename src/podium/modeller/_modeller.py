@@ -85,6 +85,7 @@ class Modeller:
         self._signing = signing
         self._transport = transport
         self.username: str | None = None
+        self._registered: tuple[str, SigningKeyPair] | None = None
 
     @classmethod
     def from_environment(cls, *, hub: str | None = None) -> Modeller:
@@ -108,6 +109,10 @@ class Modeller:
         return HubClient(self.hub, token=self._token)
 
     async def _prepare(self, client: HubClient) -> tuple[str, SigningKeyPair]:
+        """The user and its signing key, registered on the hub (checked once per
+        :class:`Modeller`)."""
+        if self._registered is not None:
+            return self._registered
         username = self.username or (await client.me()).name
         self.username = username
         signing = self._signing
@@ -118,19 +123,21 @@ class Modeller:
         held = await client.list_keys(username, purpose="signing")
         if signing.public_b64 not in {key.public_key for key in held}:
             await client.register_key(username, "signing", signing.public_b64)
-        return username, signing
+        self._registered = (username, signing)
+        return self._registered
 
     async def _pod_keys(
         self, client: HubClient, pods: Collection[str], progress: TaskProgress
     ) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for pod in pods:
+        records = await asyncio.gather(
+            *(client.get_pod(pod) for pod in pods), return_exceptions=True
+        )
+        for pod, record in zip(pods, records, strict=True):
             state = progress.pods.setdefault(pod, PodState(pod))
-            try:
-                record = await client.get_pod(pod)
-            except HubClientError as error:
-                if error.status != 404:
-                    raise
+            if isinstance(record, BaseException):
+                if not isinstance(record, HubClientError) or record.status != 404:
+                    raise record
                 state.outcome = state.phase = "no answer"
                 state.reason = (
                     f"no pod {pod} that you may see on {self.hub} (it does not exist, or "

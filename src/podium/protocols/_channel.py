@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -88,7 +89,17 @@ def frame_record(record: Payload) -> list[bytes]:
 
 
 class PeerStream:
-    """What this party sends to one peer of one task, sealed in order."""
+    """What this party sends to one peer of one task, sealed in order.
+
+    Sends are pipelined: :meth:`send` returns once its frames are written, keeping up to
+    :data:`WINDOW` of them in flight until the hub has stored them, so a run of small
+    messages does not wait a round trip each. A send that fails raises from the next
+    :meth:`send` or :meth:`flush`; a ``final`` send, and :meth:`flush`, return only once
+    everything is stored.
+    """
+
+    #: Messages sent but not yet stored by the hub, at most.
+    WINDOW = 16
 
     def __init__(
         self,
@@ -102,6 +113,7 @@ class PeerStream:
         self._recipient = recipient
         self._lock = asyncio.Lock()
         self._closed = False
+        self._pending: deque[asyncio.Future[None]] = deque()
 
     @property
     def closed(self) -> bool:
@@ -117,18 +129,40 @@ class PeerStream:
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
                 seq, body = self._sealer.seal(part, final=final and last)
-                await self._connection.send(
-                    Envelope(
-                        type=kind,
-                        task_id=self._sealer.task_id,
-                        sender=self._sealer.sender,
-                        recipient=self._recipient,
-                        seq=seq,
-                        sent_at=time.time(),
-                        meta={_FINAL: final and last},
-                        body=body,
-                    )
+                envelope = Envelope(
+                    type=kind,
+                    task_id=self._sealer.task_id,
+                    sender=self._sealer.sender,
+                    recipient=self._recipient,
+                    seq=seq,
+                    sent_at=time.time(),
+                    meta={_FINAL: final and last},
+                    body=body,
                 )
+                self._pending.append(asyncio.ensure_future(self._connection.send(envelope)))
+                await asyncio.sleep(0)  # it writes its frame now, before the next one's
+                await self._settle(self.WINDOW)
+            if final:
+                await self._settle(0)
+
+    async def flush(self) -> None:
+        """Return once the hub stored everything sent so far.
+
+        Raises:
+            RelayRefusedError, RelayClosedError: A send failed.
+        """
+        async with self._lock:
+            await self._settle(0)
+
+    async def _settle(self, keep: int) -> None:
+        """Collect finished sends (raising a failure), waiting while more than ``keep``."""
+        while self._pending and (len(self._pending) > keep or self._pending[0].done()):
+            await self._pending.popleft()
+
+    def cancel(self) -> None:
+        """Give up on sends still in flight (the task is over)."""
+        while self._pending:
+            self._pending.popleft().cancel()
 
 
 class _Assembler:

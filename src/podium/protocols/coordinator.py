@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from podium.core.crypto import SessionKey, SessionSealer, SigningKeyPair
-from podium.core.errors import PodResponseError, ProtocolError
+from podium.core.errors import PodiumError, PodResponseError, ProtocolError
 from podium.core.messages import (
     BatchesComplete,
     BatchesCompleteKind,
@@ -265,6 +265,12 @@ class ModellerExecution:
                 await self._cancel_running()
                 raise
             finally:
+                for stream in self.streams.values():
+                    try:
+                        await stream.flush()
+                    except PodiumError as error:
+                        _log.warning("task %s: messages not stored: %s", self._task_id, error)
+                        stream.cancel()
                 routing.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await routing

@@ -259,6 +259,11 @@ class WorkerExecution:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            try:
+                await self.stream.flush()
+            except PodiumError as error:
+                _log.warning("task %s: the last messages were not stored: %s", ctx.task_id, error)
+                self.stream.cancel()
         outcome.update(batches=self._batches_run, failed_batches=[i for i, _ in self._failed])
         await asyncio.to_thread(
             self._store.record_task_end,

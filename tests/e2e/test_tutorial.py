@@ -1,0 +1,66 @@
+"""docs/tutorial-analytics.md runs as written against a live federation: a hub process,
+three ``podium run-pod`` processes on the census shares, bob's API key in the environment;
+its YAML task through ``podium run-task`` and each of its Python examples."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from podium.data.census import write_census_pods
+from tests.e2e.test_run_task import _grant, _pod, _seed
+from tests.integration.test_hub_serve import _environ, running_hub
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "docs" / "tutorial-analytics.md"
+
+
+def _blocks(language: str) -> list[str]:
+    pattern = re.compile(rf"^```{language}\n(.*?)^```", re.DOTALL | re.MULTILINE)
+    return pattern.findall(PAGE.read_text())
+
+
+def test_the_tutorial_runs_against_three_pods(tmp_path: Path) -> None:
+    """The YAML task exits 0 and writes its files; every Python example exits 0."""
+    keys = _seed(tmp_path / "hub")
+    shares = write_census_pods(tmp_path / "pods", 3, by="race")
+    pods = [f"alice/{share.name}" for share in shares]
+    pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
+    (task_yaml,) = [block for block in _blocks("yaml") if "identifiers" in block]
+    task = tmp_path / "task.yaml"
+    task.write_text(task_yaml)
+    hub_env = _environ(tmp_path / "hub-home")
+    with running_hub(hub_env, "--data-dir", str(tmp_path / "hub")) as hub, ExitStack() as stack:
+        for share in shares:
+            stack.enter_context(_pod(pod_env, hub.url, share))
+        asyncio.run(_grant(hub.url, keys["alice"], pods, "general-modeller"))
+        bob_env = {
+            **_environ(tmp_path / "bob-home"),
+            "PODIUM_API_KEY": keys["bob"],
+            "PODIUM_HUB": hub.url,
+        }
+        yaml_run = subprocess.run(
+            [sys.executable, "-m", "podium", "run-task", str(task), "--out", "results"],
+            cwd=tmp_path, capture_output=True, text=True, env=bob_env, timeout=120, check=False,
+        )  # fmt: skip
+        assert yaml_run.returncode == 0, yaml_run.stderr
+        assert (tmp_path / "results" / "1-Statistics" / "combined.csv").is_file()
+        examples = _blocks("python")
+        # what each example prints: pod tables, the pooled count, each pod's outcome
+        expected = ["alice/census-2", "32561", "alice/census-3 completed"]
+        assert len(examples) == len(expected)
+        for number, (code, shown) in enumerate(zip(examples, expected, strict=True), start=1):
+            result = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=REPO, capture_output=True, text=True, env=bob_env, timeout=120, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, f"example {number}:\n{result.stderr}"
+            assert shown in result.stdout, f"example {number} printed:\n{result.stdout}"
