@@ -20,6 +20,7 @@ from podium.config.task import (
 )
 from podium.core.crypto.encoding import canonical_bytes
 from podium.core.errors import ConfigFileError, ConfigValidationError, UnsetVariableError
+from podium.protocols.registry import protocol_from_definition
 
 #: A modeller config in Bitfount's documented shape, with every option set.
 BITFOUNT_TASK = """\
@@ -596,3 +597,13 @@ def test_loaded_config_is_a_task_config(tmp_path: Path) -> None:
 
     assert isinstance(loaded, TaskConfig)
     assert loaded == task_config_from_dict(minimal())
+
+
+def test_the_example_task_file_builds_a_task_podium_can_run() -> None:
+    """examples/census-task.yaml loads and rebuilds from the registries."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "census-task.yaml"
+    config = load_task_config(path)
+    factory = protocol_from_definition(config.task_definition())
+    assert [a.name for a in factory.algorithms] == ["SqlQuery", "Statistics"]
+    assert config.pods.identifiers == ["alice/census-income"]
+    assert config.run_options().require_all_pods is True

@@ -17,14 +17,29 @@ import pytest
 from podium.algorithms.csv_report import CSVReportAlgorithm
 from podium.algorithms.sql import SqlQuery
 from podium.algorithms.statistics import ColumnAverage, Statistics
+from podium.core.crypto import SessionKey
+from podium.core.crypto.encoding import b64url_decode
 from podium.core.errors import PodResponseError
+from podium.core.messages import (
+    AbortReason,
+    Envelope,
+    JobRequest,
+    MessageType,
+    TaskAbort,
+    new_task_id,
+    pod_mailbox,
+    seal_job_request,
+    task_mailbox,
+)
 from podium.data.sources.csv_source import CSVSource
 from podium.hub.access import ALGORITHM_ROLES
 from podium.hub.client import HubClient
+from podium.hub.models import utcnow
 from podium.hub.schemas import PodIn
 from podium.pod.keys import load_or_create_pod_keys
 from podium.pod.policy import PodPolicy
 from podium.protocols import registry
+from podium.protocols._channel import Inbox, Message
 from podium.protocols.base import (
     AlgorithmFactory,
     Batch,
@@ -34,7 +49,8 @@ from podium.protocols.base import (
 )
 from podium.protocols.hooks import HookEvent, Hooks
 from podium.protocols.results_only import ResultsOnly
-from tests.protocols.conftest import Federation, frames
+from podium.transport import WebSocketTransport
+from tests.protocols.conftest import BOB_SIGNING, Federation, frames
 
 COUNT_BY_SEX = 'SELECT sex, COUNT(*) AS n FROM "data" GROUP BY sex ORDER BY sex'
 
@@ -421,3 +437,82 @@ async def test_a_slow_batch_is_kept_alive_by_online_checks(
             options=RunOptions(idle_timeout_s=0.2),
         )
     assert outcome.completed == tuple(pods)
+
+
+async def test_cancelling_the_modeller_cancels_the_task_on_the_pod(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch, flaky: None
+) -> None:
+    """The modeller's run is cancelled mid-batch: the pod gets TASK_CANCEL and records the
+    run as aborted (cancelled)."""
+    original = _FlakyWorker.run
+
+    def slow(self: _FlakyWorker, batch: Batch) -> object:
+        time.sleep(0.5)
+        return original(self, batch)
+
+    monkeypatch.setattr(_FlakyWorker, "run", slow)
+    started = asyncio.Event()
+    hooks = Hooks()
+    hooks.on(HookEvent.BATCH_START, lambda **_: started.set())
+    async with federation.pods(frames(1), hooks=hooks) as pods:
+        run = asyncio.create_task(
+            federation.modeller().run_async(
+                ResultsOnly(algorithm=_Flaky(fail_batch=9, failures=0)),
+                pods,
+                options=RunOptions(batched_execution=True, batch_rows=20),
+            )
+        )
+        await asyncio.wait_for(started.wait(), 10)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        store = federation.stores["pod-a"]
+        deadline = time.monotonic() + 10
+        while (runs := store.list_task_runs())[0].status == "running":
+            assert time.monotonic() < deadline, "the pod never stopped the task"
+            await asyncio.sleep(0.05)
+        assert store.get_task_result(runs[0].task_id) is not None
+    assert runs[0].status == "aborted"
+    outcome = store.get_task_result(runs[0].task_id) or b""
+    assert b'"reason": "CANCELLED"' in outcome
+    assert b'"batches": 10' not in outcome  # it stopped before the last batch
+
+
+async def test_a_pod_aborts_when_the_modeller_goes_silent(federation: Federation) -> None:
+    """A modeller that sends the request and then nothing: the pod asks ONLINE_CHECK, hears
+    nothing, and aborts with MODELLER_TIMEOUT."""
+    async with federation.pods(frames(1)) as pods:
+        async with HubClient(federation.url, token=federation.bob_key) as bob:
+            await bob.register_key("bob", "signing", BOB_SIGNING.public_b64)
+            pod = await bob.get_pod(pods[0])
+        (key,) = [k for k in pod.keys if k.purpose == "encryption"]
+        task = _sql().dump() | {"pods": pods, "run": RunOptions(idle_timeout_s=0.3).wire()}
+        session, task_id = SessionKey.generate(), new_task_id()
+        request = JobRequest.build(
+            BOB_SIGNING, modeller="bob", pod_id=pods[0], task=task,
+            session_key=session, task_id=task_id, now=utcnow(),
+        )  # fmt: skip
+        envelope = Envelope(
+            type=MessageType.JOB_REQUEST, task_id=task_id, sender="bob",
+            recipient=pod_mailbox("alice", "pod-a"), seq=0, sent_at=time.time(),
+            body=seal_job_request(request, b64url_decode(key.public_key), pod_id=pods[0]),
+        )  # fmt: skip
+        transport = WebSocketTransport(federation.url, federation.bob_key)
+        kinds: list[MessageType] = []
+        last: Message | None = None
+        async with transport.connect([task_mailbox(task_id, "bob")]) as connection:
+            inbox = Inbox(connection, peers={"alice.pod-a": (task_id, session)})
+            routing = asyncio.create_task(inbox.run())
+            await connection.send(envelope)
+            queue = inbox.queues["alice.pod-a"]
+            async with asyncio.timeout(10):
+                while not kinds or kinds[-1] is not MessageType.TASK_ABORT:
+                    message = await queue.get()
+                    assert isinstance(message, Message)
+                    kinds.append(message.type)
+                    last = message
+            routing.cancel()
+    assert MessageType.ONLINE_CHECK in kinds
+    assert last is not None
+    assert isinstance(last.payload, TaskAbort)
+    assert last.payload.reason is AbortReason.MODELLER_TIMEOUT

@@ -105,7 +105,11 @@ class TaskWorkers:
             roles=roles,
             sources={self._source_name: self._source},
             min_group_size=self._policy.min_group_size,
-            row_level=bool(roles & set(self._policy.row_level_roles)) or "admin" in roles,
+            row_level=(
+                bool(roles & set(self._policy.row_level_roles))
+                or "admin" in roles
+                or decision.via == "owner"  # the pod's owner sees her own rows
+            ),
             output_dir=self._output_dir,
             options=RunOptions.from_wire(run if isinstance(run, Mapping) else {}),
         )

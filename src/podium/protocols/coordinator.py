@@ -407,7 +407,7 @@ class ModellerExecution:
         except TimeoutError:
             await self.streams[pod].send(MessageType.ONLINE_CHECK, Signal())
         try:
-            async with asyncio.timeout(_ONLINE_CHECK_TIMEOUT_S):
+            async with asyncio.timeout(min(_ONLINE_CHECK_TIMEOUT_S, self._options.idle_timeout_s)):
                 return await queue.get()
         except TimeoutError:
             return None

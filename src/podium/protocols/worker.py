@@ -76,7 +76,8 @@ __all__ = ["WorkerAbort", "WorkerExecution", "WorkerOutcome"]
 _log = logging.getLogger("podium.pod.worker")
 T = TypeVar("T")
 
-#: Seconds to wait for the answer to an ``ONLINE_CHECK``.
+#: Seconds to wait for the answer to an ``ONLINE_CHECK`` (at most: a shorter idle timeout
+#: gives a shorter wait).
 ONLINE_CHECK_TIMEOUT_S = 30.0
 
 
@@ -179,16 +180,17 @@ class WorkerExecution:
     async def _next(self) -> Message:
         """The next message for the flow; checks the modeller is there when it is quiet."""
         idle = self.context.options.idle_timeout_s
+        answer = min(ONLINE_CHECK_TIMEOUT_S, idle)
         checked = False
         while True:
             try:
-                async with asyncio.timeout(ONLINE_CHECK_TIMEOUT_S if checked else idle):
+                async with asyncio.timeout(answer if checked else idle):
                     item = await self._flow_queue.get()
             except TimeoutError:
                 if checked:
                     raise WorkerAbort(
                         AbortReason.MODELLER_TIMEOUT,
-                        f"no word from the modeller for {idle + ONLINE_CHECK_TIMEOUT_S:.0f} s",
+                        f"no word from the modeller for {idle + answer:g} s",
                     ) from None
                 await self.stream.send(MessageType.ONLINE_CHECK, Signal())
                 checked = True
