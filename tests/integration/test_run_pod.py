@@ -137,7 +137,7 @@ async def _modeller_asks(url: str, bob_key: str) -> MessageType:
             answer.seq, answer.body, final=False
         )
         assert plain[:1] == b"\x00"  # the whole record in one message
-        assert decode_payload(MessageType.JOB_ACCEPT, plain[1:]) == Signal()
+        assert decode_payload(MessageType.JOB_ACCEPT, plain[2:]) == Signal()
     return answer.type
 
 

@@ -46,9 +46,9 @@ TASK = {
 
 
 def _unframe(plain: bytes) -> bytes:
-    """A whole record's bytes from a sealed message's plaintext (flag byte 0: whole)."""
-    assert plain[:1] == b"\x00"
-    return plain[1:]
+    """A whole record's bytes from a sealed message's plaintext (a two-byte header)."""
+    assert plain[:1] == b"\x00"  # whole; then the message type's code
+    return plain[2:]
 
 
 @dataclass

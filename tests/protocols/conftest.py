@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 
 from podium.core.crypto import SigningKeyPair
+from podium.data.schema import infer_schema
 from podium.data.sources.base import DataSource
 from podium.data.sources.frame_source import DataFrameSource
 from podium.hub.client import HubClient
 from podium.hub.models import utcnow
-from podium.hub.schemas import PodIn
 from podium.hub.services import HubServices
 from podium.modeller import Modeller
 from podium.pod.keys import load_or_create_pod_keys
+from podium.pod.pod import registration
 from podium.pod.policy import PodPolicy
 from podium.pod.runtime import PodService
 from podium.pod.store import InMemoryPodStore, PodStore
@@ -60,6 +61,7 @@ class Federation:
         policy: PodPolicy | None = None,
         hooks: Hooks | None = None,
         grant: str | None = "general-modeller",
+        force_stypes: Mapping[str, str] | None = None,
     ) -> AsyncIterator[list[str]]:
         """Run a pod per source (named by the key) until the block ends; yields pod ids."""
         services, runs = [], []
@@ -83,7 +85,9 @@ class Federation:
                 pod_id=pod_id,
                 hub_url=self.url,
                 credential=self.owner_key,
-                registration=PodIn(display_name=name, description="test pod"),
+                registration=registration(
+                    name, None, infer_schema(source, name=name, force_stypes=force_stypes)
+                ),
                 keys=load_or_create_pod_keys(self.tmp / "keys" / name),
                 store=store,
                 policy=chosen,

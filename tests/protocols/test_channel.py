@@ -35,6 +35,7 @@ from podium.protocols._channel import (
     PeerGone,
     PeerStream,
     frame_record,
+    part_header,
 )
 from podium.transport import Connection, InProcessRelay
 from tests.transport.harness import WAIT_S, eventually, fast_options
@@ -167,16 +168,35 @@ async def still_works(wire: Channel, inbox: Inbox) -> None:
 # -- framing -------------------------------------------------------------------------------
 
 
+def head(kind: MessageType) -> bytes:
+    """The sealed header of a whole record's message."""
+    return part_header(kind, more=False)
+
+
+def more(kind: MessageType) -> bytes:
+    """The sealed header of a part that more parts follow."""
+    return part_header(kind, more=True)
+
+
+def whole(kind: MessageType) -> bytes:
+    """A whole empty-map record (a Signal) of ``kind``."""
+    return head(kind) + b"\x80"
+
+
 def test_a_small_record_is_one_whole_part() -> None:
     """A record under PART_BYTES is one plaintext: flag 0 and the encoded record."""
     record = TrainingMetrics({"loss": 0.5})
 
-    assert frame_record(record) == [b"\x00" + encode_payload(record)]
+    assert frame_record(MessageType.TRAINING_METRICS, record) == [
+        part_header(MessageType.TRAINING_METRICS, more=False) + encode_payload(record)
+    ]
 
 
 def test_an_empty_record_is_one_flag_byte() -> None:
     """A record that encodes to no bytes still makes one (whole) part."""
-    assert frame_record(Opaque(b"")) == [b"\x00"]
+    assert frame_record(MessageType.SECURE_SHARE, Opaque(b"")) == [
+        part_header(MessageType.SECURE_SHARE, more=False)
+    ]
 
 
 def test_a_large_record_is_split_with_more_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,12 +204,13 @@ def test_a_large_record_is_split_with_more_flags(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_channel, "PART_BYTES", SMALL_PARTS)
     record = Opaque(bytes(range(256)) * 2)
 
-    parts = frame_record(record)
+    parts = frame_record(MessageType.MODEL_PARAMETERS, record)
 
     assert len(parts) == 8
     assert [part[0] for part in parts] == [1] * 7 + [0]
-    assert all(len(part) - 1 <= SMALL_PARTS for part in parts)
-    assert b"".join(part[1:] for part in parts) == encode_payload(record)
+    assert {part[1] for part in parts} == {part_header(MessageType.MODEL_PARAMETERS, more=False)[1]}
+    assert all(len(part) - 2 <= SMALL_PARTS for part in parts)
+    assert b"".join(part[2:] for part in parts) == encode_payload(record)
 
 
 def test_a_record_of_exactly_two_parts_has_no_empty_third(
@@ -198,9 +219,9 @@ def test_a_record_of_exactly_two_parts_has_no_empty_third(
     """A record of exactly twice PART_BYTES makes two full parts."""
     monkeypatch.setattr(_channel, "PART_BYTES", SMALL_PARTS)
 
-    parts = frame_record(Opaque(b"x" * (2 * SMALL_PARTS)))
+    parts = frame_record(MessageType.MODEL_PARAMETERS, Opaque(b"x" * (2 * SMALL_PARTS)))
 
-    assert [(part[0], len(part)) for part in parts] == [(1, 65), (0, 65)]
+    assert [(part[0], len(part)) for part in parts] == [(1, 66), (0, 66)]
 
 
 def test_the_default_part_size_is_four_mebibytes() -> None:
@@ -297,10 +318,12 @@ async def test_a_message_after_the_final_one_breaks_the_stream() -> None:
     """A sealed message after the peer's final message puts a PeerGone in its queue."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        await wire.send_sealed(sealer, MessageType.TASK_COMPLETE, b"\x00\x80", final=True)
+        await wire.send_sealed(
+            sealer, MessageType.TASK_COMPLETE, whole(MessageType.TASK_COMPLETE), final=True
+        )
         forged = wire.sealer(POD_A, TASK_A)
         forged.seal(b"skip seq 0")
-        await wire.send_sealed(forged, MessageType.LOG_MESSAGE, b"\x00\x80")
+        await wire.send_sealed(forged, MessageType.LOG_MESSAGE, whole(MessageType.LOG_MESSAGE))
 
         assert (await next_message(inbox, POD_A)).type is MessageType.TASK_COMPLETE
         gone = await peer_gone(inbox, POD_A)
@@ -315,7 +338,7 @@ async def test_a_tampered_body_breaks_only_that_peers_stream() -> None:
     """A changed ciphertext gives bob.a's queue a PeerGone; bob.b's stream still works."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        plain = frame_record(Opaque(b"weights"))[0]
+        plain = frame_record(MessageType.MODEL_PARAMETERS, Opaque(b"weights"))[0]
         _, body = wire.sealer(POD_A, TASK_A).seal(plain)
         tampered = body[:-1] + bytes([body[-1] ^ 1])
         await wire.send_sealed(sealer, MessageType.MODEL_PARAMETERS, plain, body=tampered)
@@ -331,10 +354,12 @@ async def test_a_broken_peer_is_ignored_from_then_on() -> None:
     """After its PeerGone, a peer's later messages are acknowledged and never queued."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        await wire.send_sealed(sealer, MessageType.TASK_START, b"\x00\x80", body=b"x" * 40)
+        await wire.send_sealed(
+            sealer, MessageType.TASK_START, whole(MessageType.TASK_START), body=b"x" * 40
+        )
         await peer_gone(inbox, POD_A)
         for _ in range(3):
-            await wire.send_sealed(sealer, MessageType.TASK_START, b"\x00\x80")
+            await wire.send_sealed(sealer, MessageType.TASK_START, whole(MessageType.TASK_START))
         await still_works(wire, inbox)
         await eventually(lambda: not wire.relay.pending(task_mailbox(TASK_A, ME)))
 
@@ -345,7 +370,9 @@ async def test_a_replayed_message_breaks_the_stream() -> None:
     """An earlier ciphertext sent again under the next seq does not open: PeerGone."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        first = await wire.send_sealed(sealer, MessageType.TRAINING_UPDATE, b"\x00one")
+        first = await wire.send_sealed(
+            sealer, MessageType.TRAINING_UPDATE, head(MessageType.TRAINING_UPDATE) + b"one"
+        )
         await wire.pods.send(
             Envelope(
                 type=MessageType.TRAINING_UPDATE,
@@ -370,8 +397,10 @@ async def test_an_out_of_order_message_breaks_the_stream() -> None:
     """A message whose seq is not the next expected one gives a PeerGone."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        _, zeroth = sealer.seal(b"\x00zero")
-        await wire.send_sealed(sealer, MessageType.TRAINING_UPDATE, b"\x00one")
+        _, zeroth = sealer.seal(head(MessageType.TRAINING_UPDATE) + b"zero")
+        await wire.send_sealed(
+            sealer, MessageType.TRAINING_UPDATE, head(MessageType.TRAINING_UPDATE) + b"one"
+        )
 
         gone = await peer_gone(inbox, POD_A)
         await still_works(wire, inbox)
@@ -385,8 +414,12 @@ async def test_parts_of_two_message_types_interleaved_break_the_stream() -> None
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
         data = encode_payload(Opaque(b"0123456789"))
-        await wire.send_sealed(sealer, MessageType.MODEL_PARAMETERS, b"\x01" + data[:5])
-        await wire.send_sealed(sealer, MessageType.TRAINING_UPDATE, b"\x00" + data[5:])
+        await wire.send_sealed(
+            sealer, MessageType.MODEL_PARAMETERS, more(MessageType.MODEL_PARAMETERS) + data[:5]
+        )
+        await wire.send_sealed(
+            sealer, MessageType.TRAINING_UPDATE, head(MessageType.TRAINING_UPDATE) + data[5:]
+        )
 
         gone = await peer_gone(inbox, POD_A)
         await still_works(wire, inbox)
@@ -400,9 +433,15 @@ async def test_parts_of_one_type_put_together_by_hand_open() -> None:
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
         data = encode_payload(Opaque(b"0123456789"))
-        await wire.send_sealed(sealer, MessageType.SECURE_SHARE, b"\x01" + data[:3])
-        await wire.send_sealed(sealer, MessageType.SECURE_SHARE, b"\x01" + data[3:7])
-        await wire.send_sealed(sealer, MessageType.SECURE_SHARE, b"\x00" + data[7:])
+        await wire.send_sealed(
+            sealer, MessageType.SECURE_SHARE, more(MessageType.SECURE_SHARE) + data[:3]
+        )
+        await wire.send_sealed(
+            sealer, MessageType.SECURE_SHARE, more(MessageType.SECURE_SHARE) + data[3:7]
+        )
+        await wire.send_sealed(
+            sealer, MessageType.SECURE_SHARE, head(MessageType.SECURE_SHARE) + data[7:]
+        )
 
         message = await next_message(inbox, POD_A)
 
@@ -413,14 +452,19 @@ async def test_a_final_part_that_says_more_follows_breaks_the_stream() -> None:
     """A final message flagged "more follows" gives a PeerGone."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        await wire.send_sealed(sealer, MessageType.TRAINING_UPDATE, b"\x01abc", final=True)
+        await wire.send_sealed(
+            sealer,
+            MessageType.TRAINING_UPDATE,
+            more(MessageType.TRAINING_UPDATE) + b"abc",
+            final=True,
+        )
 
         gone = await peer_gone(inbox, POD_A)
 
     assert "final message says more parts follow" in str(gone.error)
 
 
-@pytest.mark.parametrize("plain", [b"", b"\x02" + encode_payload(Signal())])
+@pytest.mark.parametrize("plain", [b"", b"\x00", b"\x02\x08" + encode_payload(Signal())])
 async def test_a_part_without_a_valid_flag_breaks_the_stream(plain: bytes) -> None:
     """An empty plaintext, or a flag byte other than 0 or 1, gives a PeerGone."""
     async with channel() as wire, reading(wire) as inbox:
@@ -436,7 +480,11 @@ async def test_a_record_that_does_not_decode_breaks_the_stream() -> None:
     """A sealed part whose record is not its type's payload gives a PeerGone."""
     async with channel() as wire, reading(wire) as inbox:
         sealer = wire.sealer(POD_A, TASK_A)
-        await wire.send_sealed(sealer, MessageType.TRAINING_METRICS, b"\x00not msgpack")
+        await wire.send_sealed(
+            sealer,
+            MessageType.TRAINING_METRICS,
+            head(MessageType.TRAINING_METRICS) + b"not msgpack",
+        )
 
         await peer_gone(inbox, POD_A)
         await still_works(wire, inbox)
@@ -508,7 +556,9 @@ async def test_nothing_may_follow_an_unsealed_reject() -> None:
         await wire.pods.send(unsealed_reject("SIGNATURE_INVALID"))
         sealer = wire.sealer(POD_A, TASK_A)
         sealer.seal(b"seq 0 was the rejection")
-        await wire.send_sealed(sealer, MessageType.JOB_ACCEPT, frame_record(Signal())[0])
+        await wire.send_sealed(
+            sealer, MessageType.JOB_ACCEPT, frame_record(MessageType.JOB_ACCEPT, Signal())[0]
+        )
 
         await next_message(inbox, POD_A)
         gone = await peer_gone(inbox, POD_A)
@@ -528,7 +578,7 @@ async def test_an_unsealed_reject_is_refused_unless_answers_come_first() -> None
 async def test_a_sealed_first_answer_is_read_as_sealed() -> None:
     """A JOB_ACCEPT sealed and framed as the pod sends it arrives with ``sealed=True``."""
     async with channel() as wire, reading(wire, answers_first=True) as inbox:
-        (plain,) = frame_record(Signal())
+        (plain,) = frame_record(MessageType.JOB_ACCEPT, Signal())
         await wire.send_sealed(wire.sealer(POD_A, TASK_A), MessageType.JOB_ACCEPT, plain)
 
         message = await next_message(inbox, POD_A)
@@ -550,3 +600,16 @@ async def test_closing_the_connection_ends_every_peers_stream() -> None:
         gone = [await peer_gone(inbox, party) for party in (POD_A, POD_B)]
 
     assert all("closed" in str(item.error) for item in gone)
+
+
+async def test_a_message_type_changed_on_the_way_breaks_the_stream() -> None:
+    """Sealed as TASK_START but relayed as TASK_CANCEL: the header does not match the
+    envelope's type, so the stream breaks instead of cancelling the task."""
+    async with channel() as wire, reading(wire) as inbox:
+        sealer = wire.sealer(POD_A, TASK_A)
+        await wire.send_sealed(sealer, MessageType.TASK_CANCEL, whole(MessageType.TASK_START))
+
+        gone = await peer_gone(inbox, POD_A)
+        await still_works(wire, inbox)
+
+    assert "sealed as another type" in str(gone.error)

@@ -9,9 +9,12 @@ no aggregate that hands back row values (``LIST``, ``STRING_AGG``, ``ARG_MAX``, 
 :func:`with_group_sizes` adds ``COUNT(*)`` to such a query, so the pod can drop the groups
 that are too small (:func:`suppress_small_groups`) before anything leaves it.
 
-This guards against accidental disclosure, not against a modeller set on defeating it
-(joins can inflate counts, ``MIN`` and ``MAX`` are values of single rows): grant such
-modellers differentially private SQL instead.
+The rules (:func:`classify`) close the known ways around the count: joins that repeat
+rows, subqueries and CTEs that are not counted, and conditions inside returned columns
+(``MAX(CASE WHEN id = 17 THEN salary END)``) that single out one row. Still, ``MIN`` and
+``MAX`` are values of single rows, and differences between overlapping groups can reveal
+more than each group: for modellers who must not learn anything about one person, grant
+differentially private SQL instead.
 """
 
 from __future__ import annotations
@@ -74,20 +77,85 @@ def _function_name(node: exp.Func) -> str:
 
 
 def classify(tree: exp.Query) -> QueryShape:
-    """Whether ``tree`` (a checked query) returns only aggregates."""
-    for node in tree.find_all(exp.Func):
-        if _function_name(node) in _ROW_VALUE_AGGREGATES:
-            return QueryShape(False, f"{_function_name(node).upper()} returns row values")
-    if not isinstance(tree, exp.Select):
-        return QueryShape(False, "the outermost query is not a single SELECT")
-    if any(True for _ in tree.find_all(exp.Window)):
-        return QueryShape(False, "window functions return a value per row")
+    """Whether ``tree`` (a checked query) returns only aggregates that disclosure control
+    can count: one ``SELECT`` over one table (no join, no subquery, no CTE, no window),
+    grouped or all-aggregate, whose returned columns are group keys or aggregates of plain
+    expressions. A condition inside a returned column (``CASE``, a comparison, ``FILTER``,
+    ``NULLIF``, ...) could single out one row whatever the group's size, so it is refused;
+    conditions belong in ``WHERE`` (whose rows are counted) or ``HAVING``."""
+    problem = _shape_problem(tree)
+    if problem is not None:
+        return QueryShape(False, problem)
+    assert isinstance(tree, exp.Select)
     if tree.args.get("group") is not None:
+        loose = _ungrouped(tree)
+        if loose is not None:
+            return QueryShape(False, f"{loose} is neither grouped nor aggregated")
         return QueryShape(True, "GROUP BY")
     columns = tree.expressions
     if columns and all(_aggregated(column) for column in columns):
         return QueryShape(True, "every column is an aggregate")
     return QueryShape(False, "it returns rows, not aggregates")
+
+
+def _shape_problem(tree: exp.Query) -> str | None:  # noqa: PLR0911 - one return per rule
+    """Why ``tree`` cannot be counted by group (None when it can)."""
+    for node in tree.find_all(exp.Func):
+        if _function_name(node) in _ROW_VALUE_AGGREGATES:
+            return f"{_function_name(node).upper()} returns row values"
+    checks = (
+        (not isinstance(tree, exp.Select), "the outermost query is not a single SELECT"),
+        (tree.args.get("with") is not None, "a WITH clause (CTE) is not counted"),
+        (bool(tree.args.get("joins")), "a join can repeat rows past the minimum group size"),
+    )
+    for failed, why in checks:
+        if failed:
+            return why
+    source = tree.args.get("from_") or tree.args.get("from")
+    if source is None or not isinstance(source.this, exp.Table):
+        return "the query must read one table directly"
+    if any(node is not tree for node in tree.find_all(exp.Select)) or tree.find(
+        exp.Subquery, exp.Exists
+    ):
+        return "subqueries are not counted by disclosure control"
+    if tree.find(exp.Window) is not None:
+        return "window functions return a value per row"
+    if any(column.find(*_CONDITIONS) is not None for column in tree.expressions):
+        return (
+            "a returned column holds a condition (CASE, a comparison, FILTER, ...); put "
+            "conditions in WHERE or HAVING"
+        )
+    return None
+
+
+def _ungrouped(tree: exp.Select) -> str | None:
+    """A returned column that is neither a group key nor an aggregate, if any."""
+    keys = {key.sql() for key in tree.args["group"].expressions}
+    names = {k.name for k in tree.args["group"].expressions if isinstance(k, exp.Column)}
+    for column in tree.expressions:
+        grouped = _bare(column).sql() in keys or (
+            isinstance(column, exp.Alias) and column.alias in names
+        )
+        if not grouped and not _aggregated(column):
+            return str(column.sql())
+    return None
+
+
+#: Expressions that can single out rows inside a returned column.
+_CONDITIONS = (
+    exp.Predicate,
+    exp.Connector,
+    exp.Not,
+    exp.Case,
+    exp.If,
+    exp.Nullif,
+    exp.Filter,
+)
+
+
+def _bare(column: exp.Expression) -> exp.Expression:
+    """A returned column without its alias."""
+    return column.this if isinstance(column, exp.Alias) else column
 
 
 def _aggregated(column: exp.Expression) -> bool:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from podium.algorithms._tables import TableResult, stack
-from podium.core.errors import ProtocolError
+from podium.core.errors import ProtocolError, TaskDefinitionError
 from podium.core.messages import AbortReason
 from podium.protocols._arguments import Arguments, parse_arguments
 from podium.protocols.base import (
@@ -34,32 +35,56 @@ from podium.protocols.base import (
 
 __all__ = ["CSVReportAlgorithm"]
 
+#: A report's file name: one plain name in the output folder, never a path.
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
+
+
+def _check_file_name(name: str) -> str:
+    if not _FILE_NAME.fullmatch(name) or name.endswith("."):
+        raise ValueError(
+            f"{name!r} is not a report file name: letters, digits, '.', '_' and '-' only, "
+            "starting with a letter or digit (no folders)"
+        )
+    return name
 
 
 class _Arguments(Arguments):
     columns: list[str] | None = Field(default=None, min_length=1)
-    filename: str | None = Field(default=None, pattern=_FILE_NAME.pattern)
+    filename: str | None = None
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_file_name(value)
 
 
 class _Worker(WorkerAlgorithm):
+    """Each batch goes to its own part file (a retried batch replaces its part); the
+    parts are joined into the report, renamed into place, after the last batch."""
+
     def __init__(self, columns: Sequence[str] | None, filename: str | None) -> None:
         self._columns = list(columns) if columns is not None else None
         self._filename = filename
-        self._rows = 0
-        self._partial: Path | None = None
+        self._parts: Path | None = None
         self._target: Path | None = None
+        self._rows: dict[int, int] = {}  # per batch: a retried batch replaces its count
 
     def initialise(self, context: WorkerContext) -> None:
         super().initialise(context)
-        name = self._filename or f"report-{context.task_id}.csv"
+        name = _check_file_name(self._filename or f"report-{context.task_id}.csv")
         if not name.endswith(".csv"):
             name += ".csv"
-        folder = context.output_dir
+        folder = context.output_dir.resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        self._target = folder / name
-        self._partial = folder / f".{name}.partial"
-        self._partial.unlink(missing_ok=True)
+        target = (folder / name).resolve()
+        if target.parent != folder:
+            raise AbortTask(
+                AbortReason.WORKER_ERROR, f"{name!r} is not a file in the output folder"
+            )
+        self._target = target
+        self._parts = folder / f".{context.task_id}.parts"
+        shutil.rmtree(self._parts, ignore_errors=True)
+        self._parts.mkdir()
 
     def run(self, batch: Batch) -> None:
         frame = batch.frame()
@@ -72,24 +97,41 @@ class _Worker(WorkerAlgorithm):
                     f"{self.context.pod_id}; its columns: {', '.join(frame.columns)}",
                 )
             frame = frame[self._columns]
-        assert self._partial is not None
-        first = not self._partial.exists()
-        frame.to_csv(self._partial, mode="w" if first else "a", header=first, index=False)
-        self._rows += len(frame)
+        assert self._parts is not None
+        part = self._parts / f"{batch.index:09d}.csv"
+        partial = part.with_suffix(".partial")
+        frame.to_csv(partial, index=False)
+        os.replace(partial, part)
+        self._rows[batch.index] = len(frame)
 
     def finish(self) -> object:
-        assert self._partial is not None
+        assert self._parts is not None
         assert self._target is not None
-        if not self._partial.exists():
-            pd.DataFrame(columns=self._columns or []).to_csv(self._partial, index=False)
-        digest = hashlib.sha256(self._partial.read_bytes()).hexdigest()
-        os.replace(self._partial, self._target)
-        columns = self._columns or list(pd.read_csv(self._target, nrows=0).columns)
+        parts = sorted(self._parts.glob("*.csv"))
+        joined = self._parts / "report.partial"
+        digest = hashlib.sha256()
+        rows = sum(self._rows.values())
+        header: list[str] = list(self._columns or [])
+        with joined.open("wb") as out:
+            for index, part in enumerate(parts):
+                data = part.read_bytes()
+                if index > 0:  # drop the header line of every part but the first
+                    data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+                out.write(data)
+                digest.update(data)
+            if not parts:
+                empty = (",".join(header) + "\n").encode()
+                out.write(empty)
+                digest.update(empty)
+        if parts:
+            header = list(pd.read_csv(parts[0], nrows=0).columns)
+        os.replace(joined, self._target)
+        shutil.rmtree(self._parts, ignore_errors=True)
         return {
-            "rows": self._rows,
-            "columns": columns,
+            "rows": rows,
+            "columns": header,
             "file": self._target.name,
-            "sha256": digest,
+            "sha256": digest.hexdigest(),
         }
 
 
@@ -129,6 +171,11 @@ class CSVReportAlgorithm(AlgorithmFactory):
         self, *, columns: Sequence[str] | None = None, filename: str | None = None
     ) -> None:
         self.columns = list(columns) if columns is not None else None
+        if filename is not None:
+            try:
+                _check_file_name(filename)
+            except ValueError as error:
+                raise TaskDefinitionError(f"CSVReportAlgorithm: {error}") from None
         self.filename = filename
 
     @classmethod

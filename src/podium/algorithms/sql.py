@@ -14,16 +14,18 @@ all of them stacked with a ``pod`` column.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import duckdb
 import pandas as pd
 from pydantic import Field
 from sqlglot import exp
 
 from podium.algorithms._disclosure import classify, suppress_small_groups, with_group_sizes
 from podium.algorithms._tables import TableResult, stack
-from podium.core.errors import ProtocolError, QueryError
+from podium.core.errors import ForbiddenQueryError, ProtocolError, QueryError
 from podium.core.messages import AbortReason
 from podium.data.sources.base import DataSource
 from podium.data.sql import SQLEngine, validate_query
@@ -37,6 +39,8 @@ from podium.protocols.base import (
 )
 
 __all__ = ["SqlQuery"]
+
+_log = logging.getLogger("podium.pod")
 
 
 class _Arguments(Arguments):
@@ -76,8 +80,30 @@ class _Worker(WorkerAlgorithm):
                     )
                 rows = engine.query(self._query)
             except QueryError as error:
-                raise AbortTask(AbortReason.WORKER_ERROR, str(error)) from None
+                raise AbortTask(AbortReason.WORKER_ERROR, _public_reason(error)) from None
         return {"rows": rows, "aggregate": False, "suppressed_groups": 0}
+
+
+#: DuckDB errors about the query itself (names, syntax), safe to show the modeller; the
+#: others (conversion, out of range, invalid input, ...) can quote values from the data.
+_ABOUT_THE_QUERY = (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)
+
+
+def _public_reason(error: QueryError) -> str:
+    """What the modeller may read of a failed query: the checks' own messages and errors
+    about names and syntax; for anything raised while reading the data, only its kind
+    (the full text goes to the pod's log)."""
+    cause = error.__cause__
+    if isinstance(error, ForbiddenQueryError) and not isinstance(cause, duckdb.Error):
+        return str(error)
+    if isinstance(cause, _ABOUT_THE_QUERY):
+        return str(error)
+    _log.warning("a task's query failed: %s", error)
+    kind = type(cause).__name__ if cause is not None else type(error).__name__
+    return (
+        f"the query failed while reading the data ({kind}); the pod's owner can see the "
+        "details in the pod's log"
+    )
 
 
 class _Modeller(ModellerAlgorithm):

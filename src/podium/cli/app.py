@@ -235,14 +235,23 @@ def demo(
             "temporary folder, removed at the end).",
         ),
     ] = None,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Also train a model across the pods with federated averaging (needs the "
+            "ml extra).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a federation on this machine: a hub on SQLite, three census pods, and a
-    modeller's SQL query and statistics across them; then stop everything."""
+    modeller's SQL query and statistics (and with --train, federated training) across
+    them; then stop everything."""
     from podium.cli.demo import run_demo
 
     console = Console(stderr=True) if as_json else _out
-    figures = run_demo(console, data_dir=data_dir)
+    figures = run_demo(console, data_dir=data_dir, train=train)
     if as_json:
         _out.print_json(json.dumps(figures))
 

@@ -32,6 +32,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from podium.core.errors import ConfigError
 from podium.hub.client import HubClient
 from podium.hub.config import HubConfig
 
@@ -47,6 +48,7 @@ SQL = (
     "ORDER BY gender, TARGET"
 )
 STAT_COLUMNS = ("age", "hours-per-week")
+TRAIN_ROUNDS = 5
 
 
 @contextlib.asynccontextmanager
@@ -236,7 +238,43 @@ async def _statistics_step(
     }
 
 
-async def _demo(console: Console, data_dir: Path) -> dict[str, Any]:
+async def _training_step(
+    console: Console, bob: Modeller, pods: list[str], out: Path
+) -> dict[str, Any]:
+    """``--train``: federated averaging of a tabular MLP on the three pods."""
+    from podium.algorithms.model_training import FederatedModelTraining
+    from podium.modeller import write_results
+    from podium.protocols.base import RunOptions
+    from podium.protocols.coordinator import TaskProgress
+    from podium.protocols.fedavg import FederatedAveraging
+
+    console.print(
+        f"[bold]7.[/bold] Federated averaging: a tabular MLP predicting TARGET, "
+        f"{TRAIN_ROUNDS} rounds of one local epoch on each pod"
+    )
+    training = FederatedModelTraining(
+        model={"name": "TabularMLP", "hyperparameters": {"hidden": [64, 32]}},
+        data_structure={"target": "TARGET"},
+        seed=1,
+    )
+    task = FederatedAveraging(algorithm=training, rounds=TRAIN_ROUNDS)
+    progress = TaskProgress(on_report=lambda line: console.print(f"   {line}"))
+    outcome = await bob.run_async(
+        task, pods, options=RunOptions(require_all_pods=True), progress=progress
+    )
+    result = outcome.result
+    accuracy = result.test_combined.get("accuracy", float("nan"))
+    console.print(f"   test accuracy over the three pods: {accuracy:.4f} ({outcome.seconds:.1f} s)")
+    manifest = await asyncio.to_thread(write_results, outcome, task, out)
+    console.print(f"   model, card and plot in {out}")
+    return {
+        "training_rounds": len(result.history),
+        "training_accuracy": accuracy,
+        "training_manifest": str(manifest),
+    }
+
+
+async def _demo(console: Console, data_dir: Path, train: bool = False) -> dict[str, Any]:
     from podium.modeller import Modeller
     from podium.pod.keys import load_or_create_pod_keys
 
@@ -267,7 +305,10 @@ async def _demo(console: Console, data_dir: Path) -> dict[str, Any]:
             figures.update(
                 await _statistics_step(console, bob, pods, data_dir, results / "statistics")
             )
-            console.print(f"[bold]7.[/bold] Results (tables and manifests) in {results}")
+            if train:
+                figures.update(await _training_step(console, bob, pods, results / "training"))
+            step = 8 if train else 7
+            console.print(f"[bold]{step}.[/bold] Results (tables and manifests) in {results}")
             figures["results"] = str(results)
     console.print(
         "Pods and hub stopped. Run your own: podium hub serve, podium run-pod, podium run-task"
@@ -285,7 +326,18 @@ def _data_dir(given: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def run_demo(console: Console, *, data_dir: Path | None = None) -> dict[str, Any]:
-    """Run the demo (the CLI's edge: it owns the event loop); the figures it printed."""
+def run_demo(
+    console: Console, *, data_dir: Path | None = None, train: bool = False
+) -> dict[str, Any]:
+    """Run the demo (the CLI's edge: it owns the event loop); the figures it printed.
+    ``train`` adds federated training (it needs the ``ml`` extra)."""
+    if train:
+        try:
+            import torch  # noqa: F401 - only checking it is there
+        except ImportError:
+            raise ConfigError(
+                "podium demo --train needs PyTorch: pip install 'podium[ml]' (make setup "
+                "installs it)"
+            ) from None
     with _data_dir(data_dir) as folder:
-        return asyncio.run(_demo(console, folder))
+        return asyncio.run(_demo(console, folder, train))

@@ -144,7 +144,7 @@ def run_task(
         def changed(state: PodState) -> None:
             shown.changed(state, progress.pods)
 
-        progress = TaskProgress(changed)
+        progress = TaskProgress(changed, stderr.print)
         outcome = asyncio.run(
             modeller.run_async(
                 factory,
@@ -161,6 +161,11 @@ def run_task(
         stdout.print_json(json.dumps(document, default=str))
     else:
         stdout.print(_pods_table(outcome))
+        training = getattr(outcome.result, "test_combined", None)
+        if training is not None:
+            line = ", ".join(f"{k} {v:.4f}" for k, v in training.items() if k != "count")
+            stdout.print(f"Test metrics over all pods: {line}")
+            stdout.print(f"Model, card and plot in {folder}")
         combined = getattr(outcome.result, "combined", ())
         for algorithm, table in zip(factory.algorithms, combined, strict=False):
             frame = getattr(table, "combined", None)

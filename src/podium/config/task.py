@@ -50,6 +50,7 @@ from podium.config.loader import (
 )
 from podium.config.models import HubConfig, _Model
 from podium.core.crypto.encoding import MAX_DEPTH
+from podium.core.errors import TaskDefinitionError
 from podium.core.names import is_valid_name
 
 __all__ = [
@@ -364,10 +365,14 @@ class RunOptions:
     idle_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.batch_rows < 1 or self.max_consecutive_failures < 1:
-            raise ValueError("batch_rows and max_consecutive_failures must be at least 1")
-        if self.answer_timeout_s <= 0 or self.idle_timeout_s <= 0:
-            raise ValueError("timeouts must be positive")
+        if not 1 <= self.batch_rows <= 100_000_000:
+            raise ValueError("batch_rows must be between 1 and 100,000,000")
+        if not 1 <= self.max_consecutive_failures <= 1_000_000:
+            raise ValueError("max_consecutive_failures must be between 1 and 1,000,000")
+        for name in ("answer_timeout_s", "idle_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 < value <= 86_400):
+                raise ValueError(f"{name} must be above 0 and at most a day (86400)")
 
     def wire(self) -> dict[str, Any]:
         """The options a pod must know, as they travel inside the signed task."""
@@ -382,10 +387,42 @@ class RunOptions:
         }
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> RunOptions:
-        """The options of a signed task's ``run`` section (missing keys: defaults)."""
-        known = {name for name in cls.__dataclass_fields__ if name in data}
-        return cls(**{name: data[name] for name in known})
+    def from_wire(cls, data: object) -> RunOptions:
+        """The options of a signed task's ``run`` section (missing keys: defaults), checked
+        strictly: it came from a modeller.
+
+        Raises:
+            TaskDefinitionError: Not a mapping, an unknown option, a value of the wrong
+                type, not finite or out of range.
+        """
+        if not isinstance(data, Mapping):
+            raise TaskDefinitionError("the task's 'run' options must be a mapping")
+        unknown = sorted(set(data) - _WIRE_TYPES.keys())
+        if unknown:
+            raise TaskDefinitionError(f"unknown run options: {', '.join(map(str, unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            kinds = _WIRE_TYPES[name]
+            if type(value) not in kinds or (isinstance(value, float) and not math.isfinite(value)):
+                wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+                raise TaskDefinitionError(f"run option {name!r} must be {wanted}, not {value!r}")
+            values[name] = value
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise TaskDefinitionError(f"run options: {error}") from None
+
+
+#: The run options a signed task carries, and the Python types each accepts.
+_WIRE_TYPES: dict[str, tuple[type, ...]] = {
+    "run_on_new_data_only": (bool,),
+    "batched_execution": (bool, type(None)),
+    "test_run": (bool,),
+    "force_rerun_failed_files": (bool,),
+    "batch_rows": (int,),
+    "max_consecutive_failures": (int,),
+    "idle_timeout_s": (int, float),
+}
 
 
 class TaskConfig(_TaskModel):

@@ -128,8 +128,9 @@ class Modeller:
 
     async def _pod_keys(
         self, client: HubClient, pods: Collection[str], progress: TaskProgress
-    ) -> dict[str, bytes]:
+    ) -> tuple[dict[str, bytes], dict[str, dict[str, Any]]]:
         found: dict[str, bytes] = {}
+        schemas: dict[str, dict[str, Any]] = {}
         records = await asyncio.gather(
             *(client.get_pod(pod) for pod in pods), return_exceptions=True
         )
@@ -154,7 +155,8 @@ class Modeller:
                 state.reason = "the pod has registered no encryption key"
                 continue
             found[pod] = b64url_decode(keys[-1].public_key)
-        return found
+            schemas[pod] = dict(record.schema_)
+        return found, schemas
 
     async def run_async(
         self,
@@ -180,7 +182,7 @@ class Modeller:
             raise ConfigError("run a task on at least one pod")
         async with self._new_client() as client:
             username, signing = await self._prepare(client)
-            pod_keys = await self._pod_keys(client, pods, progress)
+            pod_keys, schemas = await self._pod_keys(client, pods, progress)
             missing = {p: s for p, s in progress.pods.items() if s.outcome is not None}
             if missing and (options.require_all_pods or not pod_keys):
                 lines = "; ".join(f"{p}: {s.reason}" for p, s in missing.items())
@@ -202,6 +204,7 @@ class Modeller:
                 clock=utcnow,
                 hooks=hooks,
                 progress=progress,
+                schemas=schemas,
             )
             return await execution.execute()
 

@@ -272,8 +272,8 @@ class Admitter:
         state["shape"] = shape
         try:
             self._check_task(request.task)
-        except PodiumError as error:
-            raise _Refused(AdmissionReason.UNSUPPORTED_TASK, str(error)) from None
+        except (PodiumError, ValueError, TypeError) as error:
+            raise _Refused(AdmissionReason.UNSUPPORTED_TASK, str(error)[:2000]) from None
         why = self._unavailable()
         if why is not None:
             _log.warning("pod %s: the data is not available: %s", self._pod_id, why)

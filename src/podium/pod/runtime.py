@@ -50,7 +50,14 @@ from podium.pod.policy import PodPolicy
 from podium.pod.store import PodStore, StoreNonceRegistry
 from podium.pod.tasks import TaskWorkers, check_task
 from podium.protocols._channel import frame_record
-from podium.transport import Backoff, Connection, Credential, Transport, WebSocketTransport
+from podium.transport import (
+    Backoff,
+    Connection,
+    Credential,
+    RelayClosedError,
+    Transport,
+    WebSocketTransport,
+)
 
 __all__ = ["PodService"]
 
@@ -158,7 +165,7 @@ class PodService:
                     self.ready.set()
                     _log.info("pod %s is listening for job requests", self._pod_id)
                     async for envelope in connection:
-                        await self._answer(connection, admitter, envelope, transport)
+                        await self._answer_guarded(connection, admitter, envelope, transport)
             finally:
                 if self._workers is not None:
                     await self._workers.close()
@@ -205,6 +212,19 @@ class PodService:
                 _log.warning("heartbeat of %s failed: %s", self._pod_id, error)
             await asyncio.sleep(interval)
 
+    async def _answer_guarded(
+        self, connection: Connection, admitter: Admitter, envelope: Envelope, transport: Transport
+    ) -> None:
+        """One request's answer; a request that breaks the pod's own code is logged and
+        acknowledged (never retried), and the pod goes on serving."""
+        try:
+            await self._answer(connection, admitter, envelope, transport)
+        except (asyncio.CancelledError, RelayClosedError):
+            raise
+        except Exception:  # noqa: BLE001 - one request must not take the pod down
+            _log.exception("pod %s: the request of task %s failed", self._pod_id, envelope.task_id)
+            await connection.ack(envelope)
+
     async def _answer(
         self, connection: Connection, admitter: Admitter, envelope: Envelope, transport: Transport
     ) -> None:
@@ -240,7 +260,7 @@ class PodService:
         sealer: SessionSealer | None = None
         if admission.request is not None:
             sealer = SessionSealer(admission.request.session_key, request.task_id, self._party)
-            (plain,) = frame_record(record)  # a short record: one part
+            (plain,) = frame_record(kind, record)  # a short record: one part
             seq, body = sealer.seal(plain, final=not admission.accepted)
             meta["final"] = not admission.accepted
         else:

@@ -42,10 +42,7 @@ def check_task(task: Mapping[str, Any]) -> None:
     """Raise if this pod cannot run ``task`` (an unknown protocol or algorithm, bad
     arguments or run options)."""
     protocol_from_definition(task)
-    run = task.get("run", {})
-    if not isinstance(run, Mapping):
-        raise ValueError("the task's 'run' options must be a mapping")
-    RunOptions.from_wire(run)
+    RunOptions.from_wire(task.get("run", {}))
 
 
 class TaskWorkers:
@@ -97,7 +94,6 @@ class TaskWorkers:
         assert request is not None
         assert decision is not None
         roles = frozenset(decision.roles_held)
-        run = request.task.get("run", {})
         return WorkerContext(
             task_id=request.task_id,
             pod_id=self._pod_id,
@@ -111,7 +107,7 @@ class TaskWorkers:
                 or decision.via == "owner"  # the pod's owner sees her own rows
             ),
             output_dir=self._output_dir,
-            options=RunOptions.from_wire(run if isinstance(run, Mapping) else {}),
+            options=RunOptions.from_wire(request.task.get("run", {})),
         )
 
     async def _run(self, transport: Transport, admission: Admission, sealer: SessionSealer) -> None:

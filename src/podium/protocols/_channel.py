@@ -5,13 +5,15 @@ task's per-pod session key (:mod:`podium.core.crypto.session`): each party numbe
 sends from 0 and opens what it receives strictly in order, so a replayed, reordered,
 dropped or forged message is refused.
 
-**Framing.** The plaintext of every sealed message is one flag byte and a part of a payload
-record (:func:`~podium.core.messages.encode_payload`). A record larger than
-:data:`PART_BYTES` goes as several messages of the same type, each but the last flagged
-"more follows"; the flag is inside the sealing, so the parts of a record cannot be cut or
-spliced unnoticed. A pod's very first message, ``JOB_ACCEPT`` or ``JOB_REJECT``, is framed
-the same way, except the unsealed rejection of a request the pod could not verify (it has
-no key to seal with): that carries only the reason.
+**Framing.** The plaintext of every sealed message is a two-byte header, a flag ("more
+follows" or "whole") and the message type's code, then a part of a payload record
+(:func:`~podium.core.messages.encode_payload`). A record larger than :data:`PART_BYTES`
+goes as several messages of the same type, each but the last flagged "more follows". The
+header is inside the sealing: the parts of a record cannot be cut or spliced, and the
+relay cannot turn one message type into another (the envelope's type, which the hub
+reads, must match the sealed one). A pod's very first message, ``JOB_ACCEPT`` or
+``JOB_REJECT``, is framed the same way, except the unsealed rejection of a request the
+pod could not verify (it has no key to seal with): that carries only the reason.
 
 :class:`Inbox` reads one connection and hands each peer's opened messages, in order, to a
 queue per peer; :class:`PeerStream` seals what this party sends to one peer.
@@ -45,7 +47,15 @@ from podium.core.messages import (
 )
 from podium.transport import Connection, RelayClosedError
 
-__all__ = ["PART_BYTES", "Inbox", "Message", "PeerGone", "PeerStream", "frame_record"]
+__all__ = [
+    "PART_BYTES",
+    "Inbox",
+    "Message",
+    "PeerGone",
+    "PeerStream",
+    "frame_record",
+    "part_header",
+]
 
 _log = logging.getLogger("podium.protocols")
 
@@ -56,6 +66,10 @@ MAX_RECORD_BYTES = 2 * 1024 * 1024 * 1024
 _WHOLE = 0
 _MORE = 1
 _FINAL = "final"
+#: Each message type's code in the sealed header: the order of MessageType, append only.
+_CODES = {kind: code for code, kind in enumerate(MessageType)}
+_KINDS = dict(enumerate(MessageType))
+_HEADER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +90,20 @@ class PeerGone:
     error: ProtocolError
 
 
-def frame_record(record: Payload) -> list[bytes]:
-    """The plaintexts of ``record``'s parts, each with its flag byte."""
+def part_header(kind: MessageType, *, more: bool) -> bytes:
+    """The sealed header of a part: its flag and its message type's code."""
+    return bytes([_MORE if more else _WHOLE, _CODES[kind]])
+
+
+def frame_record(kind: MessageType, record: Payload) -> list[bytes]:
+    """The plaintexts of ``record``'s parts (a ``kind`` message), each with its header."""
     data = encode_payload(record)
     if not data:
-        return [bytes([_WHOLE])]
+        return [part_header(kind, more=False)]
     parts = []
     for start in range(0, len(data), PART_BYTES):
         more = start + PART_BYTES < len(data)
-        parts.append(bytes([_MORE if more else _WHOLE]) + data[start : start + PART_BYTES])
+        parts.append(part_header(kind, more=more) + data[start : start + PART_BYTES])
     return parts
 
 
@@ -125,7 +144,7 @@ class PeerStream:
         the hub stored every part. ``final`` ends this party's stream."""
         async with self._lock:  # the parts of one record stay together, in order
             self._closed = self._closed or final
-            parts = frame_record(record)
+            parts = frame_record(kind, record)
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
                 seq, body = self._sealer.seal(part, final=final and last)
@@ -190,15 +209,20 @@ class _Assembler:
             return Message(MessageType.JOB_REJECT, record, sender, sealed=False)
         final = envelope.meta.get(_FINAL) is True
         plain = self.opener.open(envelope.seq, envelope.body, final=final)
-        if not plain or plain[0] not in (_WHOLE, _MORE):
+        if len(plain) < _HEADER or plain[0] not in (_WHOLE, _MORE):
             raise ProtocolError(f"a message from {sender} has no valid part flag")
+        if _KINDS.get(plain[1]) is not envelope.type:
+            raise ProtocolError(
+                f"a message from {sender} was sealed as another type than its envelope's "
+                f"{envelope.type.value} (changed on the way)"
+            )
         if self._kind is not None and envelope.type is not self._kind:
             raise ProtocolError(
                 f"{sender} sent a {envelope.type.value} inside the parts of a {self._kind.value}"
             )
         self._kind = envelope.type
-        self._parts.append(plain[1:])
-        self._size += len(plain) - 1
+        self._parts.append(plain[_HEADER:])
+        self._size += len(plain) - _HEADER
         if self._size > MAX_RECORD_BYTES:
             raise ProtocolError(f"{sender} sent a record larger than {MAX_RECORD_BYTES} bytes")
         if plain[0] == _MORE:

@@ -161,6 +161,9 @@ class AlgorithmFactory(ABC):
     name: ClassVar[str]
     #: Whether the algorithm can run batch by batch.
     batchable: ClassVar[bool] = False
+    #: Task-level keys (Bitfount puts ``model`` and ``data_structure`` beside the
+    #: algorithm) that the registry hands to this algorithm as arguments.
+    task_level: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod
@@ -242,6 +245,14 @@ class ModellerTask(ABC):
     @abstractmethod
     def pods(self) -> tuple[str, ...]:
         """The pods that accepted the task (ids ``<owner>/<name>``)."""
+
+    @property
+    def schemas(self) -> Mapping[str, Mapping[str, Any]]:
+        """Each pod's schema as the hub holds it (``Schema.to_dict()`` form)."""
+        return {}
+
+    def report(self, line: str) -> None:  # noqa: B027 - optional: progress lines
+        """A line of progress for the person running the task (a round's metrics, say)."""
 
     @abstractmethod
     def messages(self, pod: str) -> AsyncIterator[tuple[int | None, MessageType, Payload]]:

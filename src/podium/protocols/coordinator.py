@@ -107,11 +107,25 @@ class PodState:
 
 
 class TaskProgress:
-    """The state of every pod; ``on_change`` is called with the pod's state on each change."""
+    """The state of every pod; ``on_change`` is called with the pod's state on each change,
+    ``on_report`` with each progress line of the protocol."""
 
-    def __init__(self, on_change: Callable[[PodState], object] | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[PodState], object] | None = None,
+        on_report: Callable[[str], object] | None = None,
+    ) -> None:
         self.pods: dict[str, PodState] = {}
         self._on_change = on_change
+        self._on_report = on_report
+        #: The protocol's progress lines (a training round's metrics, say).
+        self.lines: list[str] = []
+
+    def report(self, line: str) -> None:
+        """A progress line from the protocol."""
+        self.lines.append(line)
+        if self._on_report is not None:
+            self._on_report(line)
 
     def changed(self, state: PodState) -> None:
         """Report a change."""
@@ -157,6 +171,14 @@ class _Task(ModellerTask):
     def pods(self) -> tuple[str, ...]:
         return self._pods
 
+    @property
+    def schemas(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._execution.schemas
+
+    def report(self, line: str) -> None:
+        _log.info("%s", line)
+        self._execution.progress.report(line)
+
     async def messages(self, pod: str) -> AsyncIterator[tuple[int | None, MessageType, Payload]]:
         queue = self._execution.protocol_queues[pod]
         while (item := await queue.get()) is not _END:
@@ -164,8 +186,22 @@ class _Task(ModellerTask):
             yield item
 
     async def send(self, pod: str, kind: MessageType, record: Payload) -> None:
-        await self._execution.started[pod].wait()  # TASK_START goes first
-        await self._execution.streams[pod].send(kind, record)
+        execution = self._execution
+        state = execution.progress.pods[pod]
+        started, ended = execution.started[pod], execution.ended[pod]
+        if not started.is_set():  # TASK_START goes first, unless the pod ends before
+            waiting = [asyncio.ensure_future(started.wait()), asyncio.ensure_future(ended.wait())]
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiting:
+                    waiter.cancel()
+        if state.outcome is not None or not started.is_set():
+            raise ProtocolError(f"{pod} ended ({state.outcome}: {state.reason or 'no reason'})")
+        stream = execution.streams[pod]
+        if stream.closed:
+            raise ProtocolError(f"{pod}'s stream is closed")
+        await stream.send(kind, record)
 
     async def receive(self, pod: str, *kinds: MessageType) -> Payload:
         item = await self._execution.protocol_queues[pod].get()
@@ -212,8 +248,10 @@ class ModellerExecution:
         clock: Callable[[], datetime],
         hooks: Hooks | None = None,
         progress: TaskProgress | None = None,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._factory = factory
+        self.schemas = dict(schemas or {})
         self._task = dict(task)
         self._task_id = task_id
         self._task_hash = task_hash
@@ -234,6 +272,7 @@ class ModellerExecution:
         self._ready: set[str] = set()
         self._started = False
         self.started: dict[str, asyncio.Event] = {}
+        self.ended: dict[str, asyncio.Event] = {}
         self._starting: list[asyncio.Task[None]] = []
 
     async def execute(self) -> TaskOutcome:
@@ -317,6 +356,7 @@ class ModellerExecution:
             )
             self.protocol_queues[pod] = asyncio.Queue()
             self.started[pod] = asyncio.Event()
+            self.ended[pod] = asyncio.Event()
 
     async def _answers(self, inbox: Inbox) -> list[str]:
         async def one(pod: str) -> bool:
@@ -467,6 +507,8 @@ class ModellerExecution:
     def _end(self, state: PodState, outcome: str, reason: str | None) -> None:
         state.outcome, state.reason, state.ended = outcome, reason, time.monotonic()
         state.phase = outcome
+        if state.pod in self.ended:
+            self.ended[state.pod].set()
         self.progress.changed(state)
 
     async def _cancel_running(self) -> None:

@@ -13,21 +13,32 @@ from types import MappingProxyType
 from typing import Any
 
 from podium.algorithms.csv_report import CSVReportAlgorithm
+from podium.algorithms.model_training import FederatedModelTraining
 from podium.algorithms.sql import SqlQuery
 from podium.algorithms.statistics import ColumnAverage, Statistics
 from podium.core.errors import TaskDefinitionError
 from podium.protocols.base import AlgorithmFactory, ProtocolFactory
+from podium.protocols.fedavg import FederatedAveraging
 from podium.protocols.results_only import ResultsOnly
 
 __all__ = ["ALGORITHMS", "PROTOCOLS", "algorithm_from_definition", "protocol_from_definition"]
 
 #: Protocol name -> factory class.
 PROTOCOLS: Mapping[str, type[ProtocolFactory]] = MappingProxyType(
-    {cls.name: cls for cls in (ResultsOnly,)}
+    {cls.name: cls for cls in (ResultsOnly, FederatedAveraging)}
 )
 #: Algorithm name -> factory class.
 ALGORITHMS: Mapping[str, type[AlgorithmFactory]] = MappingProxyType(
-    {cls.name: cls for cls in (SqlQuery, Statistics, ColumnAverage, CSVReportAlgorithm)}
+    {
+        cls.name: cls
+        for cls in (
+            SqlQuery,
+            Statistics,
+            ColumnAverage,
+            CSVReportAlgorithm,
+            FederatedModelTraining,
+        )
+    }
 )
 
 
@@ -55,15 +66,22 @@ def _named(value: object, where: str) -> tuple[object, Mapping[str, Any]]:
     return value.get("name"), arguments
 
 
-def algorithm_from_definition(value: object, where: str = "algorithm") -> AlgorithmFactory:
-    """The algorithm factory of ``{"name", "arguments"}``.
+def algorithm_from_definition(
+    value: object, where: str = "algorithm", task: Mapping[str, Any] | None = None
+) -> AlgorithmFactory:
+    """The algorithm factory of ``{"name", "arguments"}``; the task-level keys the
+    algorithm takes (``model``, ``data_structure``) come from ``task`` unless given.
 
     Raises:
         TaskDefinitionError: An unknown name (with a suggestion) or bad arguments.
     """
     name, arguments = _named(value, where)
     cls: type[AlgorithmFactory] = _lookup("algorithm", name, ALGORITHMS, where)
-    return cls.from_arguments(arguments)
+    merged = dict(arguments)
+    for key in cls.task_level:
+        if key not in merged and task is not None and task.get(key) is not None:
+            merged[key] = task[key]
+    return cls.from_arguments(merged)
 
 
 def protocol_from_definition(task: Mapping[str, Any]) -> ProtocolFactory:
@@ -79,6 +97,7 @@ def protocol_from_definition(task: Mapping[str, Any]) -> ProtocolFactory:
     if not listed:
         raise TaskDefinitionError("a task needs at least one algorithm")
     algorithms = [
-        algorithm_from_definition(item, f"algorithm[{index}]") for index, item in enumerate(listed)
+        algorithm_from_definition(item, f"algorithm[{index}]", task)
+        for index, item in enumerate(listed)
     ]
     return cls.from_arguments(arguments, algorithms)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from podium.core.errors import ProtocolError
@@ -36,19 +36,26 @@ __all__ = ["ResultsOnly", "ResultsOnlyResult"]
 
 @dataclass(frozen=True, slots=True)
 class ResultsOnlyResult:
-    """Each algorithm's combined answer (``combined[i]`` for algorithm ``i``) and the raw
-    results per pod (``per_pod[pod][i]``: what pod sent for algorithm ``i``, in order)."""
+    """Each algorithm's combined answer (``combined[i]`` for algorithm ``i``), the raw
+    results per pod (``per_pod[pod][i]``: what pod sent for algorithm ``i``, in order) and
+    the pods whose results were dropped, with why (``failed``)."""
 
     combined: tuple[Any, ...]
     per_pod: Mapping[str, tuple[tuple[Any, ...], ...]]
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 class _Worker(WorkerProtocol, FinalStepReduceProtocol):
     async def run_batch(self, task: WorkerTask, batch: Batch) -> None:
+        # every algorithm first, then the results: a batch that fails half-way (and is
+        # retried later) sends nothing twice
+        results = []
         for index, algorithm in enumerate(self.algorithms):
             result = await task.run_sync(algorithm.run, batch)
             if result is not None:
-                await task.send_result({"algorithm": index, "batch": batch.index, "result": result})
+                results.append({"algorithm": index, "batch": batch.index, "result": result})
+        for result in results:
+            await task.send_result(result)
 
     async def run_final_step(self, task: WorkerTask) -> None:
         for index, algorithm in enumerate(self.algorithms):
@@ -59,13 +66,28 @@ class _Worker(WorkerProtocol, FinalStepReduceProtocol):
 
 class _Modeller(ModellerProtocol):
     async def run(self, task: ModellerTask) -> ResultsOnlyResult:
-        collected = await asyncio.gather(*(self._collect(task, pod) for pod in task.pods))
-        per_pod = dict(zip(task.pods, collected, strict=True))
+        collected = await asyncio.gather(
+            *(self._collect(task, pod) for pod in task.pods), return_exceptions=True
+        )
+        per_pod: dict[str, tuple[tuple[Any, ...], ...]] = {}
+        failed: dict[str, str] = {}
+        for pod, outcome in zip(task.pods, collected, strict=True):
+            if isinstance(outcome, ProtocolError):
+                # one pod's broken results do not spoil the others'
+                failed[pod] = str(outcome)
+                task.report(f"{pod}: its results were dropped: {outcome}")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                per_pod[pod] = outcome
         combined = []
         for index, algorithm in enumerate(self.algorithms):
-            results = {pod: per_pod[pod][index] for pod in task.pods}
-            combined.append(await asyncio.to_thread(algorithm.combine, results))
-        return ResultsOnlyResult(tuple(combined), per_pod)
+            results = {pod: items[index] for pod, items in per_pod.items()}
+            try:
+                combined.append(await asyncio.to_thread(algorithm.combine, results))
+            except ProtocolError as error:
+                raise ProtocolError(f"{algorithm.__class__.__name__}: {error}") from None
+        return ResultsOnlyResult(tuple(combined), per_pod, failed)
 
     async def _collect(self, task: ModellerTask, pod: str) -> tuple[tuple[Any, ...], ...]:
         results: list[list[Any]] = [[] for _ in self.algorithms]

@@ -27,6 +27,7 @@ runs in a worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
@@ -235,16 +236,7 @@ class WorkerExecution:
         outcome = WorkerOutcome(status=TaskRunStatus.COMPLETED.value)
         running: list[asyncio.Task[None]] = []
         try:
-            self._fire(HookEvent.TASK_START)
-            flow = asyncio.create_task(self._flow())
-            running += [flow, asyncio.create_task(self._pump(flow))]
-            try:
-                await flow
-            except asyncio.CancelledError:
-                if not self._cancelled:
-                    raise
-                raise _Cancelled() from None
-            self._fire(HookEvent.TASK_END, status="completed")
+            await self._run(running)
         except WorkerAbort as abort:
             outcome.update(status=TaskRunStatus.ABORTED.value, reason=abort.reason.value)
             await self._abort(abort)
@@ -257,24 +249,58 @@ class WorkerExecution:
         except ProtocolError as error:
             _log.warning("task %s: %s", ctx.task_id, error)
             outcome.update(status=TaskRunStatus.FAILED.value, reason=str(error))
+        except asyncio.CancelledError:
+            # the pod is stopping: tell the modeller, record the end, then stop
+            outcome.update(status=TaskRunStatus.ABORTED.value, reason="WORKER_ERROR")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self._abort(WorkerAbort(AbortReason.WORKER_ERROR, "the pod is stopping"))
+            await self._record_end(outcome)
+            raise
+        except Exception as error:  # noqa: BLE001 - the task's boundary: abort, log, go on
+            _log.exception("task %s failed", ctx.task_id)
+            outcome.update(status=TaskRunStatus.FAILED.value, reason="WORKER_ERROR")
+            detail = f"{_public(error)}"
+            await self._abort(WorkerAbort(AbortReason.WORKER_ERROR, detail))
         finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-            try:
-                await self.stream.flush()
-            except PodiumError as error:
-                _log.warning("task %s: the last messages were not stored: %s", ctx.task_id, error)
-                self.stream.cancel()
+            await self._close(running)
+        await self._record_end(outcome)
+        return outcome
+
+    async def _run(self, running: list[asyncio.Task[None]]) -> None:
+        """The flow, with the pump answering the modeller's engine messages beside it."""
+        self._fire(HookEvent.TASK_START)
+        flow = asyncio.create_task(self._flow())
+        running += [flow, asyncio.create_task(self._pump(flow))]
+        try:
+            await flow
+        except asyncio.CancelledError:
+            if not self._cancelled:
+                raise
+            raise _Cancelled() from None
+        self._fire(HookEvent.TASK_END, status="completed")
+
+    async def _close(self, running: list[asyncio.Task[None]]) -> None:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        try:
+            await self.stream.flush()
+        except PodiumError as error:
+            _log.warning(
+                "task %s: the last messages were not stored: %s", self.context.task_id, error
+            )
+            self.stream.cancel()
+
+    async def _record_end(self, outcome: WorkerOutcome) -> None:
         outcome.update(batches=self._batches_run, failed_batches=[i for i, _ in self._failed])
         await asyncio.to_thread(
             self._store.record_task_end,
-            ctx.task_id,
+            self.context.task_id,
             outcome["status"],
             json.dumps(outcome, sort_keys=True).encode(),
             self._clock(),
         )
-        return outcome
 
     async def _abort(self, abort: WorkerAbort) -> None:
         _log.warning("task %s aborted: %s", self.context.task_id, abort)
@@ -310,7 +336,7 @@ class WorkerExecution:
         await self._resilience(task, streaming)
         if isinstance(self.protocol, FinalStepProtocol):
             await self.protocol.run_final_step(task)
-        if self._files and not self.context.options.test_run:
+        if self._files and not self.context.options.test_run and not self._failed:
             await asyncio.to_thread(
                 self._store.mark_files_processed,
                 self._definition_hash,
@@ -424,10 +450,13 @@ class WorkerExecution:
             return
         failed, self._failed = self._failed, []
         self._fire(HookEvent.RESILIENCE_START, failed_batches=[i for i, _ in failed])
-        for index, _ in failed:
+        for index, error in failed:
             batch = await asyncio.to_thread(self._batch_at, index, streaming)
-            if batch is not None and await self._one_batch(task, batch):
+            if batch is None:  # the data changed under the task: still failed
+                self._failed.append((index, error))
                 continue
+            await self.stream.send(MessageType.CURRENT_BATCH_ID, CurrentBatchId(batch.index))
+            await self._one_batch(task, batch)
         still = [i for i, _ in self._failed]
         if still:
             files = self._files or [

@@ -1,0 +1,3 @@
+"""Models: built-in architectures, features, weights (safetensors), training."""
+
+__all__: list[str] = []
