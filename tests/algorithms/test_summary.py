@@ -513,3 +513,20 @@ def test_spec_from_arguments_names_unknown_keys() -> None:
     """Unknown argument names are refused, listing them and the known ones."""
     with pytest.raises(ValueError, match=r"unknown arguments \['bin'\]; known are \['bins'"):
         StatisticsSpec.from_arguments({"bin": 3})
+
+
+def test_suppression_pools_sketch_buckets_below_the_minimum() -> None:
+    """After suppression no sketch bucket stands for fewer than min_size values; the
+    total is unchanged and the median stays close."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": np.concatenate([rng.normal(50, 5, 500), [1e6, -3e5, 7777.0]])})
+    summary = Summary.of_frame(frame, StatisticsSpec(columns=("x",)))
+    kept, _ = summary.suppress_small_groups(10)
+    sketch = kept.groups[()].columns["x"].sketch
+    counts = [*sketch.positive.values(), *sketch.negative.values()]
+    assert min(counts) >= 10
+    assert sketch.negative == {}  # one negative value: pooled at zero
+    assert sketch.total == summary.groups[()].columns["x"].sketch.total
+    before = summary.groups[()].columns["x"].quantiles([0.5])[0]
+    after = kept.groups[()].columns["x"].quantiles([0.5])[0]
+    assert abs(after - before) / before < 0.05

@@ -191,3 +191,51 @@ def test_refusals_exit_7_and_say_why(tmp_path: Path, shares: list[CensusPod]) ->
     assert "the pod is offline" in offline.stderr
     for result in (no_grant, viewer, offline):
         assert "Traceback" not in result.stderr
+
+
+def test_federated_training_from_bitfount_style_yaml(
+    tmp_path: Path, shares: list[CensusPod]
+) -> None:
+    """A FederatedAveraging task file (model and data structure at the task level, as
+    Bitfount writes them) trains across three run-pod processes; the model, its card and
+    the plot are written, and the test accuracy is reported."""
+    keys = _seed(tmp_path / "hub")
+    pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
+    bob_env = {**_environ(tmp_path / "bob-home"), "PODIUM_API_KEY": keys["bob"]}
+    pods = [f"alice/{share.name}" for share in shares]
+    task = {
+        "pods": {"identifiers": pods},
+        "task": {
+            "protocol": {
+                "name": "bitfount.FederatedAveraging",
+                "arguments": {"rounds": 3, "epochs_between_parameter_updates": 1},
+            },
+            "algorithm": {"name": "bitfount.FederatedModelTraining"},
+            "model": {"name": "TabularMLP", "hyperparameters": {"hidden": [32]}},
+            "data_structure": {
+                "table_config": {"table": "census"},
+                "assign": {"target": "TARGET"},
+                "data_split": {"data_splitter": "percentage", "args": {"test_percentage": 20}},
+            },
+        },
+        "require_all_pods": True,
+    }
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(task))
+    with (
+        running_hub(_environ(tmp_path / "hub-home"), "--data-dir", str(tmp_path / "hub")) as hub,
+        ExitStack() as stack,
+    ):
+        for share in shares:
+            stack.enter_context(_pod(pod_env, hub.url, share))
+        asyncio.run(_grant(hub.url, keys["alice"], pods, "general-modeller"))
+        result = _run_task(bob_env, hub.url, path, tmp_path / "model")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [r["round"] for r in document["training"]["rounds"]] == [1, 2, 3]
+    assert document["training"]["test_combined"]["accuracy"] > 0.78
+    card = json.loads((tmp_path / "model" / "model-card.json").read_text())
+    assert card["model"]["name"] == "TabularMLP"
+    assert sorted(card["pods"]) == pods
+    assert (tmp_path / "model" / "model.safetensors").stat().st_size > 1000
+    assert (tmp_path / "model" / "metrics.png").stat().st_size > 1000

@@ -228,6 +228,43 @@ class QuantileSketch:
         return [float(values[p]) for p in positions]
 
 
+    def coarsened(self, min_count: int) -> QuantileSketch:
+        """The sketch with every bucket holding at least ``min_count`` values (per sign):
+        consecutive buckets are pooled, each pool's count moved to its fullest bucket, so
+        no bucket stands for fewer people than the pod shows in any group. A sign with
+        fewer than ``min_count`` values in all is pooled into the zero bucket. Quantiles in
+        sparse stretches get coarser; the total is unchanged."""
+        if min_count <= 1:
+            return self
+        zero = self.zero
+        stores = []
+        for store in (self.positive, self.negative):
+            if 0 < sum(store.values()) < min_count:
+                zero += sum(store.values())
+                stores.append({})
+            else:
+                stores.append(_pooled(store, min_count))
+        return replace(self, positive=stores[0], negative=stores[1], zero=zero)
+
+
+def _pooled(store: Mapping[int, int], min_count: int) -> dict[int, int]:
+    runs: list[list[int]] = []
+    total = 0
+    for index in sorted(store):
+        if not runs or total >= min_count:
+            runs.append([])
+            total = 0
+        runs[-1].append(index)
+        total += store[index]
+    if len(runs) > 1 and total < min_count:  # a short last run joins the one before
+        runs[-2].extend(runs.pop())
+    pooled: dict[int, int] = {}
+    for run in runs:
+        fullest = max(run, key=lambda i: (store[i], -i))
+        pooled[fullest] = sum(store[i] for i in run)
+    return pooled
+
+
 def _representative(index: int, gamma: float) -> float:
     return 2 * gamma**index / (gamma + 1)
 
@@ -442,7 +479,8 @@ class Summary:
         return Summary(spec=self.spec, columns=columns, groups=groups)
 
     def suppress_small_groups(self, min_size: int) -> tuple[Summary, int]:
-        """Drop groups of fewer than ``min_size`` rows and rarer categorical values.
+        """Drop groups of fewer than ``min_size`` rows and rarer categorical values, and
+        pool the quantile sketches' buckets so that each holds at least ``min_size`` values.
 
         Returns the thinned summary and how many groups and values were dropped. A
         categorical column keeps its true ``count``, so the dropped values' total is visible
@@ -459,6 +497,8 @@ class Summary:
             columns: dict[str, ColumnSummary] = {}
             for name, summary in group.columns.items():
                 columns[name] = summary
+                if isinstance(summary, NumericSummary):
+                    columns[name] = replace(summary, sketch=summary.sketch.coarsened(min_size))
                 if isinstance(summary, CategoricalSummary):
                     kept = {v: n for v, n in summary.values.items() if n >= min_size}
                     dropped += len(summary.values) - len(kept)

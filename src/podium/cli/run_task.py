@@ -133,7 +133,12 @@ def run_task(
         factory = protocol_from_definition(definition)
     except TaskDefinitionError as error:
         raise TaskDefinitionError(f"{task_path}: task: {error}") from None
-    ignored = [key for key in ("data_structure", "aggregator", "model") if key in definition]
+    taken = {key for algorithm in factory.algorithms for key in algorithm.task_level}
+    ignored = [
+        key
+        for key in ("data_structure", "aggregator", "model")
+        if key in definition and key not in taken
+    ]
     if ignored:
         stderr.print(
             f"note: {', '.join(ignored)} is not used by {factory.name} with these algorithms"

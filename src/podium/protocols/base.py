@@ -132,6 +132,13 @@ class WorkerAlgorithm(ABC):
     """An algorithm's worker side: blocking code, run in a worker thread."""
 
     context: WorkerContext
+    #: Whether it needs a payload from the modeller before the batches (model weights):
+    #: then :meth:`receive_initial` is called with it.
+    takes_initial: ClassVar[bool] = False
+
+    def receive_initial(self, data: bytes) -> None:
+        """The modeller's payload (weights, say), before the first batch."""
+        raise NotImplementedError(f"{type(self).__name__} takes no initial payload")
 
     def initialise(self, context: WorkerContext) -> None:
         """Called once before the first batch."""
@@ -189,6 +196,11 @@ class AlgorithmFactory(ABC):
     def dump(self) -> dict[str, Any]:
         """``{"name": ..., "arguments": ...}``."""
         return {"name": self.name, "arguments": self.arguments()}
+
+    def initial_payload(self) -> bytes | None:
+        """Bytes the modeller sends each pod before the batches (model weights: too large
+        for the signed definition, which carries their hash instead); None: nothing."""
+        return None
 
     def execute(
         self,
@@ -260,8 +272,11 @@ class ModellerTask(ABC):
         the batches), until the pod completes or aborts."""
 
     @abstractmethod
-    async def send(self, pod: str, kind: MessageType, record: Payload) -> None:
-        """Send a message to ``pod``."""
+    async def send(
+        self, pod: str, kind: MessageType, record: Payload, *, early: bool = False
+    ) -> None:
+        """Send a message to ``pod``: after the ``TASK_START`` handshake, or with
+        ``early`` at once (what the worker's initial setup step reads)."""
 
     @abstractmethod
     async def receive(self, pod: str, *kinds: MessageType) -> Payload:

@@ -185,11 +185,16 @@ class _Task(ModellerTask):
             assert isinstance(item, tuple)
             yield item
 
-    async def send(self, pod: str, kind: MessageType, record: Payload) -> None:
+    async def send(
+        self, pod: str, kind: MessageType, record: Payload, *, early: bool = False
+    ) -> None:
         execution = self._execution
         state = execution.progress.pods[pod]
         started, ended = execution.started[pod], execution.ended[pod]
-        if not started.is_set():  # TASK_START goes first, unless the pod ends before
+        if early:
+            started = asyncio.Event()
+            started.set()
+        elif not started.is_set():  # TASK_START goes first, unless the pod ends before
             waiting = [asyncio.ensure_future(started.wait()), asyncio.ensure_future(ended.wait())]
             try:
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

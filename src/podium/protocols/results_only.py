@@ -14,7 +14,7 @@ that aborts keeps what it sent before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from podium.core.results import decode_result
 from podium.protocols.base import (
     Batch,
     FinalStepReduceProtocol,
+    InitialSetupProtocol,
+    ModellerAlgorithm,
     ModellerProtocol,
     ModellerTask,
     ProtocolFactory,
@@ -45,7 +47,16 @@ class ResultsOnlyResult:
     failed: Mapping[str, str] = field(default_factory=dict)
 
 
-class _Worker(WorkerProtocol, FinalStepReduceProtocol):
+class _Worker(WorkerProtocol, InitialSetupProtocol, FinalStepReduceProtocol):
+    async def run_initial_setup(self, task: WorkerTask) -> None:
+        """Each algorithm that takes one gets the modeller's payload (weights), in order."""
+        for algorithm in self.algorithms:
+            if algorithm.takes_initial:
+                record = await task.receive(MessageType.MODEL_PARAMETERS)
+                if not isinstance(record, Opaque):
+                    raise ProtocolError("the model's weights are not an opaque record")
+                await task.run_sync(algorithm.receive_initial, record.data)
+
     async def run_batch(self, task: WorkerTask, batch: Batch) -> None:
         # every algorithm first, then the results: a batch that fails half-way (and is
         # retried later) sends nothing twice
@@ -65,7 +76,21 @@ class _Worker(WorkerProtocol, FinalStepReduceProtocol):
 
 
 class _Modeller(ModellerProtocol):
+    def __init__(
+        self, algorithms: Sequence[ModellerAlgorithm], payloads: Sequence[bytes | None]
+    ) -> None:
+        super().__init__(algorithms)
+        self._payloads = [p for p in payloads if p is not None]
+
     async def run(self, task: ModellerTask) -> ResultsOnlyResult:
+        for payload in self._payloads:  # read by the pods' initial setup step
+            await asyncio.gather(
+                *(
+                    task.send(pod, MessageType.MODEL_PARAMETERS, Opaque(payload), early=True)
+                    for pod in task.pods
+                ),
+                return_exceptions=True,  # a pod that already ended shows in its state
+            )
         collected = await asyncio.gather(
             *(self._collect(task, pod) for pod in task.pods), return_exceptions=True
         )
@@ -111,4 +136,7 @@ class ResultsOnly(ProtocolFactory):
         return _Worker([algorithm.worker() for algorithm in self.algorithms])
 
     def modeller(self) -> ModellerProtocol:
-        return _Modeller([algorithm.modeller() for algorithm in self.algorithms])
+        return _Modeller(
+            [algorithm.modeller() for algorithm in self.algorithms],
+            [algorithm.initial_payload() for algorithm in self.algorithms],
+        )
