@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "data": "bench.data",
     "federated_sql": "bench.federated_sql",
+    "fedavg": "bench.fedavg",
     "heartbeats": "bench.heartbeats",
     "relay": "bench.relay",
 }

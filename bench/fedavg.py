@@ -18,9 +18,10 @@ Measured:
   the pod: load the weights, train, serialise). Mean and max over the rounds.
 - **Time to the first round**: from calling ``run_async`` to the first weights going out
   (``TrainingResult.first_round_started``): hub requests, task set-up, the pods' splits
-  and moments, the modeller's plan. A one-round warm-up task runs first on the same pods
-  (the process's first training task imports torch, about 1 s, and pays torch's first
-  backward pass); its time to the first round is reported too, as the cold figure.
+  and moments, the modeller's plan. The task object is built before the clock starts
+  (building the first one imports torch, about 1 s). A one-round warm-up task runs first
+  on the same pods (first-use costs of the training code); its time to the first round
+  is reported too, as the cold figure.
 - **Central baseline**, in the same run: the same model (the federated result's features,
   the normalisation from the pooled training splits' moments, the same seed) trained on the
   pooled training rows for as many epochs as there were rounds, tested on the pooled test
@@ -431,9 +432,11 @@ def fedavg_task(rounds: int) -> FederatedAveraging:
 async def train_federated(
     modeller: Modeller, pods: Sequence[str], rounds: int
 ) -> tuple[TrainingResult, float, float]:
-    """Run the training task; its result, the time to the first round and the total, s."""
+    """Run the training task; its result, the time to the first round and the total, s
+    (from submitting the task: building it, which imports torch, comes before)."""
+    task = fedavg_task(rounds)
     submitted = time.monotonic()
-    outcome = await modeller.run_async(fedavg_task(rounds), pods)
+    outcome = await modeller.run_async(task, pods)
     total = time.monotonic() - submitted
     failed = {p: s.reason for p, s in outcome.pods.items() if s.outcome != "completed"}
     result = outcome.result

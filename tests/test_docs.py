@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 #: Pages whose examples send tasks to pods: tests/e2e/test_tutorial.py runs them against
 #: a live hub and pods.
-FEDERATION_PAGES = frozenset({"docs/tutorial-analytics.md"})
+FEDERATION_PAGES = frozenset({"docs/tutorial-analytics.md", "docs/tutorial-learning.md"})
 
 
 def _examples() -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         Statistics,
         TableResult,
     )
+    from podium.algorithms.model_training import FederatedModelTraining
     from podium.config import (
         DatasourceConfig,
         DataSplitConfig,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from podium.modeller import Modeller
     from podium.pod.pod import DatasourceContainerConfig, Pod
     from podium.protocols import HookEvent, Hooks, ResultsOnly, RunOptions, TaskOutcome
+    from podium.protocols.fedavg import FederatedAveraging, TrainingResult
 
 _LAZY: dict[str, str] = {
     "CSVReportAlgorithm": "podium.algorithms",
@@ -93,6 +95,8 @@ _LAZY: dict[str, str] = {
     "DatasourceConfig": "podium.config",
     "DatasourceContainerConfig": "podium.pod.pod",
     "ExcelSource": "podium.data",
+    "FederatedAveraging": "podium.protocols.fedavg",
+    "FederatedModelTraining": "podium.algorithms.model_training",
     "ForbiddenQueryError": "podium.core.errors",
     "HookEvent": "podium.protocols",
     "Hooks": "podium.protocols",
@@ -126,6 +130,7 @@ _LAZY: dict[str, str] = {
     "TaskDefinitionError": "podium.core.errors",
     "TaskError": "podium.core.errors",
     "TaskOutcome": "podium.protocols",
+    "TrainingResult": "podium.protocols.fedavg",
     "UnknownDataSourceError": "podium.core.errors",
     "UnsetVariableError": "podium.core.errors",
     "build_datasource": "podium.config",
@@ -155,6 +160,8 @@ __all__ = [
     "DatasourceConfig",
     "DatasourceContainerConfig",
     "ExcelSource",
+    "FederatedAveraging",
+    "FederatedModelTraining",
     "ForbiddenQueryError",
     "HookEvent",
     "Hooks",
@@ -188,6 +195,7 @@ __all__ = [
     "TaskDefinitionError",
     "TaskError",
     "TaskOutcome",
+    "TrainingResult",
     "UnknownDataSourceError",
     "UnsetVariableError",
     "__version__",

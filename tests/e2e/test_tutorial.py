@@ -1,6 +1,6 @@
-"""docs/tutorial-analytics.md runs as written against a live federation: a hub process,
-three ``podium run-pod`` processes on the census shares, bob's API key in the environment;
-its YAML task through ``podium run-task`` and each of its Python examples."""
+"""The tutorials run as written against a live federation: a hub process, three
+``podium run-pod`` processes on the census shares (non-IID by race), bob's API key in the
+environment; each page's YAML task through ``podium run-task`` and each Python example."""
 
 from __future__ import annotations
 
@@ -20,21 +20,40 @@ from tests.integration.test_hub_serve import _environ, running_hub
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = REPO / "docs" / "tutorial-analytics.md"
+#: Each page, the folder its YAML task writes, and what each Python example prints.
+PAGES = {
+    "tutorial-analytics.md": (
+        "results/1-Statistics/combined.csv",
+        ["alice/census-2", "32561", "alice/census-3 completed"],
+    ),
+    "tutorial-learning.md": ("model/model-card.json", ["test accuracy 0.8"]),
+}
 
 
-def _blocks(language: str) -> list[str]:
+def _blocks(page: Path, language: str) -> list[str]:
     pattern = re.compile(rf"^```{language}\n(.*?)^```", re.DOTALL | re.MULTILINE)
-    return pattern.findall(PAGE.read_text())
+    return pattern.findall(page.read_text())
 
 
-def test_the_tutorial_runs_against_three_pods(tmp_path: Path) -> None:
-    """The YAML task exits 0 and writes its files; every Python example exits 0."""
+def _out_folder(command: str) -> str:
+    """The ``--out`` folder of the page's run-task command."""
+    match = re.search(r"podium run-task \S+ --out (\S+)", command)
+    assert match is not None, "the page runs its task with --out"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_the_tutorial_runs_against_three_pods(tmp_path: Path, name: str) -> None:
+    """The page's YAML task exits 0 and writes its files; every Python example exits 0
+    and prints what the page says it prints."""
+    page = REPO / "docs" / name
+    written, shown = PAGES[name]
     keys = _seed(tmp_path / "hub")
     shares = write_census_pods(tmp_path / "pods", 3, by="race")
     pods = [f"alice/{share.name}" for share in shares]
     pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
-    (task_yaml,) = [block for block in _blocks("yaml") if "identifiers" in block]
+    (task_yaml,) = [block for block in _blocks(page, "yaml") if "identifiers" in block]
+    (command,) = [b for b in _blocks(page, "bash") if "podium run-task" in b]
     task = tmp_path / "task.yaml"
     task.write_text(task_yaml)
     hub_env = _environ(tmp_path / "hub-home")
@@ -48,19 +67,18 @@ def test_the_tutorial_runs_against_three_pods(tmp_path: Path) -> None:
             "PODIUM_HUB": hub.url,
         }
         yaml_run = subprocess.run(
-            [sys.executable, "-m", "podium", "run-task", str(task), "--out", "results"],
-            cwd=tmp_path, capture_output=True, text=True, env=bob_env, timeout=120, check=False,
+            [sys.executable, "-m", "podium", "run-task", str(task), "--out",
+             _out_folder(command)],
+            cwd=tmp_path, capture_output=True, text=True, env=bob_env, timeout=300, check=False,
         )  # fmt: skip
         assert yaml_run.returncode == 0, yaml_run.stderr
-        assert (tmp_path / "results" / "1-Statistics" / "combined.csv").is_file()
-        examples = _blocks("python")
-        # what each example prints: pod tables, the pooled count, each pod's outcome
-        expected = ["alice/census-2", "32561", "alice/census-3 completed"]
-        assert len(examples) == len(expected)
-        for number, (code, shown) in enumerate(zip(examples, expected, strict=True), start=1):
+        assert (tmp_path / written).is_file()
+        examples = _blocks(page, "python")
+        assert len(examples) == len(shown)
+        for number, (code, expected) in enumerate(zip(examples, shown, strict=True), start=1):
             result = subprocess.run(
                 [sys.executable, "-c", code],
-                cwd=REPO, capture_output=True, text=True, env=bob_env, timeout=120, check=False,
+                cwd=REPO, capture_output=True, text=True, env=bob_env, timeout=300, check=False,
             )  # fmt: skip
             assert result.returncode == 0, f"example {number}:\n{result.stderr}"
-            assert shown in result.stdout, f"example {number} printed:\n{result.stdout}"
+            assert expected in result.stdout, f"example {number} printed:\n{result.stdout}"

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -56,10 +57,7 @@ def _modeller(hub_option: str | None, file_hub: str | None, task_path: Path) -> 
     return Modeller(target.url, client=login)
 
 
-def _frame_table(title: str, frame: object) -> Table:
-    import pandas as pd
-
-    assert isinstance(frame, pd.DataFrame)
+def _frame_table(title: str, frame: pd.DataFrame) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         table.add_column(
@@ -91,6 +89,7 @@ class _Progress:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._status = console.status("Sending the task ...")
+        self._ended: set[str] = set()
 
     def __enter__(self) -> _Progress:
         self._status.__enter__()
@@ -105,7 +104,8 @@ class _Progress:
             batch = f" batch {pod_state.batch}" if pod_state.batch is not None else ""
             parts.append(f"{pod}: {pod_state.phase}{batch}")
         self._status.update(" | ".join(parts))
-        if state.outcome is not None:
+        if state.outcome is not None and state.pod not in self._ended:
+            self._ended.add(state.pod)
             self._console.print(
                 f"{state.pod}: {state.outcome}" + (f" ({state.reason})" if state.reason else "")
             )
@@ -174,7 +174,7 @@ def run_task(
         combined = getattr(outcome.result, "combined", ())
         for algorithm, table in zip(factory.algorithms, combined, strict=False):
             frame = getattr(table, "combined", None)
-            if frame is not None:
+            if isinstance(frame, pd.DataFrame):
                 stdout.print(_frame_table(f"{algorithm.name}: all pods", frame))
         stdout.print(f"Results written to {folder} (manifest: {manifest.name})")
     return int(ExitCode.OK if outcome.completed else ExitCode.TASK)
