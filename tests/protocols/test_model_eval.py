@@ -5,7 +5,6 @@ CSV reports on the pods, usage limits and the row-level refusal."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +23,7 @@ from podium.data.sources.frame_source import DataFrameSource
 from podium.hub.client import HubClient
 from podium.models.data_structure import DataStructure
 from podium.models.features import Normalisation, TabularEncoder, TabularFeatures, moments_of
+from podium.pod.policy import PodPolicy
 from podium.protocols import registry
 from podium.protocols.inference_report import (
     InferenceAndCSVReport,
@@ -105,7 +105,7 @@ def trained() -> Trained:
 
 
 @pytest.fixture
-def registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     """The new protocols and algorithms in the pods' registries."""
     protocols = {cls.name: cls for cls in (InferenceAndCSVReport, InferenceAndReturnCSVReport)}
     algorithms = {cls.name: cls for cls in (ModelEvaluation, ModelInference)}
@@ -115,7 +115,6 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(
         registry, "ALGORITHMS", MappingProxyType({**registry.ALGORITHMS, **algorithms})
     )
-    yield
 
 
 # -- the definitions -----------------------------------------------------------------------
@@ -175,8 +174,8 @@ async def test_evaluation_equals_local_evaluation_on_each_pods_test_split(
     ):
         table = outcome.result.combined[0]
         for pod, name in zip(pods, trained.shares, strict=True):
-            local = evaluate(trained.model, trained.tensors(rows_of(trained.shares[name])),
-                             task="classification")  # fmt: skip
+            tensors = trained.tensors(rows_of(trained.shares[name]))
+            local = evaluate(trained.model, tensors, task="classification")
             got = table.per_pod[pod].iloc[0]
             for metric in ("accuracy", "loss", "f1", "auc", "count"):
                 assert got[metric] == pytest.approx(local[metric], rel=1e-9), (pod, metric)
@@ -207,7 +206,9 @@ async def test_weights_other_than_the_signed_ones_are_refused(
         normalisation=trained.normalisation,
         weights=trained.weights,
     )
-    async with federation.pods({"census-1": trained.shares["census-1"]}, force_stypes=FORCE) as pods:
+    async with federation.pods(
+        {"census-1": trained.shares["census-1"]}, force_stypes=FORCE
+    ) as pods:
         outcome = await federation.modeller().run_async(ResultsOnly(algorithm=task), pods)
     state = outcome.pods[pods[0]]
     assert state.outcome == "aborted"
@@ -234,14 +235,16 @@ async def test_weights_of_another_architecture_are_refused_naming_tensors(
         normalisation=trained.normalisation,
         weights=state_to_bytes(other.module),
     )
-    async with federation.pods({"census-1": trained.shares["census-1"]}, force_stypes=FORCE) as pods:
+    async with federation.pods(
+        {"census-1": trained.shares["census-1"]}, force_stypes=FORCE
+    ) as pods:
         outcome = await federation.modeller().run_async(ResultsOnly(algorithm=task), pods)
     state = outcome.pods[pods[0]]
     assert state.outcome == "aborted"
     reason = state.reason or ""
     assert reason.startswith("WORKER_ERROR")
-    missing = next(iter(trained.model.module.state_dict()))
-    assert f"{missing}: missing" in reason
+    assert "head.weight: missing" in reason
+    assert "linear.weight: unexpected" in reason
     assert "TabularMLP architecture" in reason
 
 
@@ -342,3 +345,21 @@ async def test_inference_in_results_only_needs_a_row_level_role(
     assert "row-level" in reason
     assert "InferenceAndCSVReport" in reason
     assert outcome.result.combined[0].per_pod == {}
+
+
+async def test_inference_in_results_only_returns_rows_to_a_row_level_role(
+    federation: Federation, trained: Trained, registered: None
+) -> None:
+    """Where the pod lets the infer role see rows, ResultsOnly(ModelInference) returns
+    the pod's rows with a prediction each."""
+    frame = trained.shares["census-1"].iloc[:100]
+    policy = PodPolicy(row_level_roles=["infer"])
+    async with federation.pods({"census-1": frame}, force_stypes=FORCE, policy=policy) as pods:
+        outcome = await federation.modeller().run_async(
+            ResultsOnly(algorithm=trained.inference()), pods
+        )
+    assert outcome.completed == tuple(pods)
+    table = outcome.result.combined[0].per_pod[pods[0]]
+    assert list(table.columns) == [*frame.columns, "prediction"]
+    assert len(table) == len(frame)
+    assert list(table["age"]) == list(frame["age"])

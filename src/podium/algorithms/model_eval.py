@@ -188,14 +188,14 @@ class _ModelWorker(WorkerAlgorithm):
         from podium.models.registry import build_model  # noqa: PLC0415 - torch
         from podium.models.weights import bytes_to_state, load_into  # noqa: PLC0415 - torch
 
-        model = build_model(
-            self._signed.model.name,
-            self._signed.model.hyperparameters,
-            cardinalities=self._encoder.cardinalities,
-            n_continuous=self._encoder.n_continuous,
-            n_outputs=self._signed.n_outputs,
-        )
         try:
+            model = build_model(
+                self._signed.model.name,
+                self._signed.model.hyperparameters,
+                cardinalities=self._encoder.cardinalities,
+                n_continuous=self._encoder.n_continuous,
+                n_outputs=self._signed.n_outputs,
+            )
             state, _ = bytes_to_state(data)
             load_into(model.module, state)
         except (ProtocolError, TaskDefinitionError) as error:

@@ -13,7 +13,7 @@ the registry hands them to this algorithm (``task_level``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -43,6 +43,8 @@ class _Arguments(Arguments):
     model: ModelDefinition
     data_structure: dict[str, Any]
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    image_size: int | None = Field(default=None, ge=4, le=512)
+    image_mode: Literal["L", "RGB"] = "L"
 
 
 class _Worker(WorkerAlgorithm):
@@ -65,6 +67,9 @@ class FederatedModelTraining(AlgorithmFactory):
         data_structure: The target, the columns and the split (Bitfount's
             ``data_structure`` or Podium's flat form).
         seed: Seeds the split, the initial weights and the local shuffles.
+        image_size: For an image model: the side of the square images it takes (each
+            image is resized to it).
+        image_mode: For an image model: ``L`` (greyscale) or ``RGB``.
     """
 
     name = "FederatedModelTraining"
@@ -76,18 +81,31 @@ class FederatedModelTraining(AlgorithmFactory):
         model: Mapping[str, Any],
         data_structure: Mapping[str, Any],
         seed: int = 0,
+        image_size: int | None = None,
+        image_mode: str = "L",
     ) -> None:
-        parsed = parse_arguments(
-            self.name,
-            _Arguments,
-            {"model": dict(model), "data_structure": dict(data_structure), "seed": seed},
-        )
+        given: dict[str, Any] = {
+            "model": dict(model),
+            "data_structure": dict(data_structure),
+            "seed": seed,
+            "image_mode": image_mode,
+        }
+        if image_size is not None:
+            given["image_size"] = image_size
+        parsed = parse_arguments(self.name, _Arguments, given)
         from podium.models.data_structure import DataStructure  # noqa: PLC0415 - optional
 
         self.model = parsed.model
         self.structure = DataStructure.from_definition(parsed.data_structure)
         self.seed = parsed.seed
-        _check_model(self.model.name, self.model.hyperparameters)
+        self.image_size = parsed.image_size
+        self.image_mode = parsed.image_mode
+        self.kind = _check_model(self.model.name, self.model.hyperparameters)
+        if self.kind == "image" and self.image_size is None:
+            raise TaskDefinitionError(
+                f"FederatedModelTraining: {self.model.name} is an image model: give "
+                "image_size (the side of the square images it takes, e.g. 8 or 28)"
+            )
 
     @classmethod
     def from_arguments(cls, arguments: Mapping[str, Any]) -> FederatedModelTraining:
@@ -96,6 +114,8 @@ class FederatedModelTraining(AlgorithmFactory):
             model=parsed.model.model_dump(),
             data_structure=parsed.data_structure,
             seed=parsed.seed,
+            image_size=parsed.image_size,
+            image_mode=parsed.image_mode,
         )
 
     def arguments(self) -> dict[str, Any]:
@@ -103,6 +123,11 @@ class FederatedModelTraining(AlgorithmFactory):
             "model": {"name": self.model.name, "hyperparameters": dict(self.model.hyperparameters)},
             "data_structure": self.structure.to_definition(),
             "seed": self.seed,
+            **(
+                {"image_size": self.image_size, "image_mode": self.image_mode}
+                if self.image_size is not None
+                else {}
+            ),
         }
 
     def worker(self) -> WorkerAlgorithm:
@@ -112,14 +137,18 @@ class FederatedModelTraining(AlgorithmFactory):
         return _Modeller()
 
 
-def _check_model(name: str, hyperparameters: Mapping[str, Any]) -> None:
+def _check_model(name: str, hyperparameters: Mapping[str, Any]) -> str:
     """Refuse a model Podium does not have, or bad hyperparameters, early (on the
     modeller before sending, on the pod before accepting)."""
     try:
-        from podium.models.registry import parse_hyperparameters  # noqa: PLC0415 - torch
+        from podium.models.registry import (  # noqa: PLC0415 - torch is optional
+            model_spec,
+            parse_hyperparameters,
+        )
     except ImportError:
         raise TaskDefinitionError(
             "FederatedModelTraining needs PyTorch here: install podium[ml] "
             "(pip install 'podium[ml]')"
         ) from None
     parse_hyperparameters(name, hyperparameters)
+    return model_spec(name).kind

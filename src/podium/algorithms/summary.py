@@ -227,7 +227,6 @@ class QuantileSketch:
         positions = np.searchsorted(cumulative, ranks, side="right")
         return [float(values[p]) for p in positions]
 
-
     def coarsened(self, min_count: int) -> QuantileSketch:
         """The sketch with every bucket holding at least ``min_count`` values (per sign):
         consecutive buckets are pooled, each pool's count moved to its fullest bucket, so
@@ -237,7 +236,7 @@ class QuantileSketch:
         if min_count <= 1:
             return self
         zero = self.zero
-        stores = []
+        stores: list[dict[int, int]] = []
         for store in (self.positive, self.negative):
             if 0 < sum(store.values()) < min_count:
                 zero += sum(store.values())

@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from podium.algorithms.model_training import FederatedModelTraining
 from podium.core.errors import ProtocolError, TaskDefinitionError
@@ -21,6 +21,7 @@ from podium.core.messages import (
 )
 from podium.core.results import decode_result
 from podium.models.features import Normalisation, TabularEncoder, TabularFeatures
+from podium.models.images import ImageFeatures
 from podium.models.metrics import combine_metrics
 from podium.models.registry import BuiltModel, build_model
 from podium.models.weights import bytes_to_state, state_to_bytes, weighted_average
@@ -63,8 +64,8 @@ class TrainingPlan:
     """What the modeller decides before the first round."""
 
     training: FederatedModelTraining
-    features: TabularFeatures
-    normalisation: Normalisation
+    features: TabularFeatures | ImageFeatures
+    normalisation: Normalisation | None  # None for images
     model: BuiltModel
     rows: Mapping[str, Mapping[str, int]]
 
@@ -85,6 +86,9 @@ class TrainingPlan:
         if missing:
             raise TaskDefinitionError(f"no schema on the hub for {', '.join(missing)}")
         pods = sorted(announcements)
+        rows = {p: dict(announcements[p].get("rows", {})) for p in pods}
+        if training.kind == "image":
+            return cls._for_images(training, [schemas[p] for p in pods], rows)
         features = TabularFeatures.from_schemas([schemas[p] for p in pods], training.structure)
         moments = merge_moments([announcements[p].get("moments", {}) for p in pods])
         lacking = [c for c in features.continuous if c not in moments]
@@ -101,14 +105,37 @@ class TrainingPlan:
             n_outputs=n_outputs,
             seed=training.seed,
         )
-        rows = {p: dict(announcements[p].get("rows", {})) for p in pods}
         return cls(training, features, normalisation, model, rows)
+
+    @classmethod
+    def _for_images(
+        cls,
+        training: FederatedModelTraining,
+        schemas: list[Mapping[str, Any]],
+        rows: Mapping[str, Mapping[str, int]],
+    ) -> TrainingPlan:
+        assert training.image_size is not None
+        mode: Literal["L", "RGB"] = "RGB" if training.image_mode == "RGB" else "L"
+        features = ImageFeatures.from_schemas(
+            schemas, target=training.structure.target, size=training.image_size, mode=mode
+        )
+        model = build_model(
+            training.model.name,
+            training.model.hyperparameters,
+            n_outputs=len(features.classes),
+            in_channels=features.channels,
+            image_size=features.size,
+            seed=training.seed,
+        )
+        return cls(training, features, None, model, rows)
 
     def setup(self) -> dict[str, Any]:
         """What every pod gets before the first round."""
         return {
             "features": self.features.to_definition(),
-            "normalisation": self.normalisation.to_definition(),
+            "normalisation": (
+                self.normalisation.to_definition() if self.normalisation is not None else {}
+            ),
         }
 
 
@@ -278,7 +305,7 @@ async def train(
         },
         weights=stopping.best_weights,
         features=plan.features.to_definition(),
-        normalisation=plan.normalisation.to_definition(),
+        normalisation=plan.normalisation.to_definition() if plan.normalisation else {},
         history=tuple(history),
         test_metrics=test,
         test_combined=combine_metrics(test) if test else {},

@@ -15,8 +15,10 @@ import pandas as pd
 
 from podium.algorithms.model_training import FederatedModelTraining
 from podium.core.messages import AbortReason
+from podium.data.sources.image_source import IMAGE_COLUMN
 from podium.models.data_structure import Split
 from podium.models.features import Normalisation, TabularEncoder, TabularFeatures, moments_of
+from podium.models.images import ImageFeatures
 from podium.models.registry import BuiltModel, build_model
 from podium.models.training import TabularTensors, evaluate, train
 from podium.models.weights import bytes_to_state, load_into, state_to_bytes
@@ -49,6 +51,15 @@ class LocalData:
             AbortTask: The target or a selected column is not on this pod.
         """
         structure = training.structure
+        if training.kind == "image":
+            missing = [c for c in (structure.target, IMAGE_COLUMN) if c not in frame.columns]
+            if missing:
+                raise AbortTask(
+                    AbortReason.WORKER_ERROR,
+                    f"no column {', '.join(map(repr, missing))} on this pod; its columns: "
+                    f"{', '.join(map(str, frame.columns))}",
+                )
+            return cls(training, structure.split(frame, seed=training.seed), {})
         try:
             columns = structure.feature_columns(list(frame.columns))
         except Exception as error:  # noqa: BLE001 - the structure's own error, for the modeller
@@ -71,6 +82,8 @@ class LocalData:
 
     def trainer(self, setup: dict[str, Any]) -> Trainer:
         """The local trainer for the modeller's features and normalisation."""
+        if setup["features"].get("kind") == "image":
+            return self._image_trainer(ImageFeatures.from_definition(setup["features"]))
         features = TabularFeatures.from_definition(setup["features"])
         normalisation = Normalisation.from_definition(setup["normalisation"])
         encoder = TabularEncoder(features, normalisation)
@@ -92,13 +105,30 @@ class LocalData:
         }
         return Trainer(model, tensors, features.task, self.training.seed)
 
+    def _image_trainer(self, features: ImageFeatures) -> Trainer:
+        """Images are decoded a minibatch at a time from their files."""
+        model = build_model(
+            self.training.model.name,
+            self.training.model.hyperparameters,
+            n_outputs=len(features.classes),
+            in_channels=features.channels,
+            image_size=features.size,
+            seed=self.training.seed,
+        )
+        files = {
+            "train": features.files(self.split.train),
+            "validation": features.files(self.split.validation),
+            "test": features.files(self.split.test),
+        }
+        return Trainer(model, files, "classification", self.training.seed)
+
 
 @dataclass
 class Trainer:
     """A pod's model and encoded data between rounds."""
 
     model: BuiltModel
-    tensors: dict[str, TabularTensors]
+    tensors: dict[str, Any]  # TabularTensors, or ImageFiles read by minibatch
     task: Any
     seed: int
 

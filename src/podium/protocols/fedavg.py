@@ -37,8 +37,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from podium.core.errors import ProtocolError, TaskDefinitionError
+from podium.core.errors import PodiumError, ProtocolError, TaskDefinitionError
 from podium.core.messages import (
+    AbortReason,
     MessageType,
     Opaque,
     Payload,
@@ -150,6 +151,22 @@ class _Worker(WorkerProtocol):
         self._options = options
 
     async def run_batch(self, task: WorkerTask, batch: Batch) -> None:
+        """Training is one exchange over the whole data: a failure ends the task (a retry
+        in the resilience phase would start the exchange over, which the modeller left)."""
+        try:
+            await self._train(task, batch)
+        except (AbortTask, ProtocolError):
+            raise
+        except PodiumError as error:
+            raise AbortTask(AbortReason.WORKER_ERROR, str(error)) from None
+        except Exception as error:  # noqa: BLE001 - the pod's log has it; the modeller its kind
+            _log.exception("training failed on this pod")
+            raise AbortTask(
+                AbortReason.WORKER_ERROR,
+                f"training failed: {type(error).__name__} (details in the pod's log)",
+            ) from None
+
+    async def _train(self, task: WorkerTask, batch: Batch) -> None:
         from podium.protocols import _fedavg_pod as pod  # noqa: PLC0415 - needs torch
 
         local = await task.run_sync(pod.LocalData.prepare, self._training, batch.frame())

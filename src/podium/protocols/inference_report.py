@@ -272,8 +272,7 @@ class InferenceAndCSVReport(ProtocolFactory):
         ):
             got = [a.name for a in self.algorithms]
             raise TaskDefinitionError(
-                f"{self.name} takes two algorithms: [ModelInference, CSVReportAlgorithm]; "
-                f"got {got}"
+                f"{self.name} takes two algorithms: [ModelInference, CSVReportAlgorithm]; got {got}"
             )
         self.inference: ModelInference = self.algorithms[0]
         self.report: CSVReportAlgorithm = self.algorithms[1]

@@ -13,19 +13,32 @@ from types import MappingProxyType
 from typing import Any
 
 from podium.algorithms.csv_report import CSVReportAlgorithm
+from podium.algorithms.model_eval import ModelEvaluation, ModelInference
 from podium.algorithms.model_training import FederatedModelTraining
 from podium.algorithms.sql import SqlQuery
 from podium.algorithms.statistics import ColumnAverage, Statistics
 from podium.core.errors import TaskDefinitionError
 from podium.protocols.base import AlgorithmFactory, ProtocolFactory
 from podium.protocols.fedavg import FederatedAveraging
+from podium.protocols.inference_report import (
+    InferenceAndCSVReport,
+    InferenceAndReturnCSVReport,
+)
 from podium.protocols.results_only import ResultsOnly
 
 __all__ = ["ALGORITHMS", "PROTOCOLS", "algorithm_from_definition", "protocol_from_definition"]
 
 #: Protocol name -> factory class.
 PROTOCOLS: Mapping[str, type[ProtocolFactory]] = MappingProxyType(
-    {cls.name: cls for cls in (ResultsOnly, FederatedAveraging)}
+    {
+        cls.name: cls
+        for cls in (
+            ResultsOnly,
+            FederatedAveraging,
+            InferenceAndCSVReport,
+            InferenceAndReturnCSVReport,
+        )
+    }
 )
 #: Algorithm name -> factory class.
 ALGORITHMS: Mapping[str, type[AlgorithmFactory]] = MappingProxyType(
@@ -37,6 +50,8 @@ ALGORITHMS: Mapping[str, type[AlgorithmFactory]] = MappingProxyType(
             ColumnAverage,
             CSVReportAlgorithm,
             FederatedModelTraining,
+            ModelEvaluation,
+            ModelInference,
         )
     }
 )
