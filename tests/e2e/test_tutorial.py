@@ -26,7 +26,7 @@ PAGES = {
         "results/1-Statistics/combined.csv",
         ["alice/census-2", "32561", "alice/census-3 completed"],
     ),
-    "tutorial-learning.md": ("model/model-card.json", ["test accuracy 0.8"]),
+    "tutorial-learning.md": ("model/model-card.json", ["test accuracy 0.8", "report rows"]),
 }
 
 
@@ -52,7 +52,7 @@ def test_the_tutorial_runs_against_three_pods(tmp_path: Path, name: str) -> None
     shares = write_census_pods(tmp_path / "pods", 3, by="race")
     pods = [f"alice/{share.name}" for share in shares]
     pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
-    (task_yaml,) = [block for block in _blocks(page, "yaml") if "identifiers" in block]
+    (task_yaml,) = [block for block in _blocks(page, "yaml") if "identifiers:" in block]
     (command,) = [b for b in _blocks(page, "bash") if "podium run-task" in b]
     task = tmp_path / "task.yaml"
     task.write_text(task_yaml)
