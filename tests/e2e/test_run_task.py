@@ -22,10 +22,8 @@ import yaml
 
 from podium.data.census import CensusPod, write_census_pods
 from podium.hub.client import HubClient
-from podium.hub.config import HubConfig
-from podium.hub.services import HubServices
-from tests.hub.conftest import FAST_PASSWORDS, PASSWORD
 from tests.integration.test_hub_serve import _environ, running_hub
+from tests.integration.test_run_pod import _seed
 
 pytestmark = pytest.mark.integration
 
@@ -34,19 +32,6 @@ SQL = (
     'SELECT gender, COUNT(*) AS n, SUM(age) AS sum_age FROM "census" '
     "GROUP BY gender ORDER BY gender"
 )
-
-
-def _seed(data_dir: Path) -> dict[str, str]:
-    services = HubServices.open(HubConfig(data_dir=data_dir, password_cost=FAST_PASSWORDS))
-    try:
-        now = services.now()
-        keys = {}
-        for name in ("alice", "bob"):
-            services.accounts.create_user(name, PASSWORD, is_admin=False, now=now)
-            keys[name] = services.accounts.create_api_key(name, "e2e", now)[1]
-        return keys
-    finally:
-        services.close()
 
 
 @contextmanager

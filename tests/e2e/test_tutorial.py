@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from podium.data.census import write_census_pods
-from tests.e2e.test_run_task import _grant, _pod, _seed
+from tests.e2e.test_run_task import _grant, _pod
 from tests.integration.test_hub_serve import _environ, running_hub
+from tests.integration.test_run_pod import _seed
 
 pytestmark = pytest.mark.integration
 
