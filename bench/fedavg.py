@@ -1,11 +1,12 @@
 """Benchmark ``fedavg``: federated averaging's orchestration overhead against central training.
 
-The hub runs in a child process (``bench._hub_process``, as for ``bench.federated_sql``)
-over SQLite, seeded with the modeller ``bob`` and the pod owners ``alice``, ``carol`` and
-``dave``, each with an API key. Three pods (``<owner>/census``), :class:`PodService` with
-:class:`TaskWorkers` over a :class:`DataFrameSource`, and the :class:`Modeller` share this
-process and one event loop; every message between them goes through the hub's relay over
-loopback. The pods train in worker threads of this process, in parallel.
+The federation is ``bench._federation``'s: the hub runs in a child process
+(``bench._hub_process``) over SQLite, seeded with the modeller ``bob`` and the pod owners
+``alice``, ``carol`` and ``dave``, each with an API key. Three pods (``<owner>/census``),
+:class:`PodService` with :class:`TaskWorkers` over a :class:`DataFrameSource`, and the
+:class:`Modeller` share this process and one event loop; every message between them goes
+through the hub's relay over loopback. The pods train in worker threads of this process,
+in parallel.
 
 Data: the census-income rows (quick: a 6,000-row sample), split non-IID by ``race`` into
 three shares with :func:`podium.data.splitting.split_frame`. Model: ``TabularMLP`` (hidden
@@ -38,42 +39,30 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bench.heartbeats import SEED_PASSWORDS, hub_process
+from bench._federation import MODELLER, PodSpec, bench_hub, podium_home, running_pods, verdict
 from podium.algorithms.model_training import FederatedModelTraining
 from podium.core.crypto import SigningKeyPair
-from podium.core.messages import pod_party
 from podium.data.census import CENSUS_CATEGORICAL, load_census
 from podium.data.schema import infer_schema
 from podium.data.sources.frame_source import DataFrameSource
 from podium.data.splitting import split_frame
-from podium.hub.client import HubClient
-from podium.hub.config import HubConfig
-from podium.hub.models import utcnow
-from podium.hub.services import HubServices
 from podium.modeller import Modeller
-from podium.pod.keys import load_or_create_pod_keys
 from podium.pod.pod import registration
-from podium.pod.policy import PodPolicy
-from podium.pod.runtime import PodService
-from podium.pod.store import InMemoryPodStore
 from podium.pod.tasks import TaskWorkers
 from podium.protocols.fedavg import FederatedAveraging, RoundRecord, TrainingResult
 
-MODELLER = "bob"
+KEY_NAME = "fedavg-bench"
 OWNERS = ("alice", "carol", "dave")
 POD_NAME = "census"
-GRANT = "general-modeller"
 SEED = 3
 SPLIT_BY = "race"
-READY_TIMEOUT_S = 60.0
 IDLE_TIMEOUT_S = 10.0
 TARGET_OVERHEAD_MS = 50.0
 TARGET_FIRST_ROUND_MS = 1000.0
@@ -208,10 +197,6 @@ class Report:
         )
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def format_table(report: Report) -> str:
     """The rounds and the totals as fixed-width text tables."""
     lines = [f"{'round':>5}{'wall_ms':>10}{'train_ms':>10}{'overhead_ms':>13}"]
@@ -226,10 +211,10 @@ def format_table(report: Report) -> str:
         "",
         f"{'':<{width}}{'value':>12}{'target':>10}",
         f"{'overhead per round, mean (ms)':<{width}}{report.overhead_ms_mean:>12.1f}"
-        f"{_verdict(report.overhead_ms_mean < TARGET_OVERHEAD_MS):>10}",
+        f"{verdict(report.overhead_ms_mean < TARGET_OVERHEAD_MS):>10}",
         f"{'overhead per round, max (ms)':<{width}}{report.overhead_ms_max:>12.1f}{'-':>10}",
         f"{'submit to first round (ms)':<{width}}{first_ms:>12.1f}"
-        f"{_verdict(first_ms < TARGET_FIRST_ROUND_MS):>10}",
+        f"{verdict(first_ms < TARGET_FIRST_ROUND_MS):>10}",
         f"{'  cold (first task in the process, ms)':<{width}}"
         f"{report.cold_first_round_s * 1000:>12.1f}{'-':>10}",
         f"{'federated task, submit to result (s)':<{width}}{report.total_s:>12.3f}{'-':>10}",
@@ -332,87 +317,14 @@ def central_baseline(
 # -- the federation --------------------------------------------------------------------
 
 
-def seed_hub(config: HubConfig) -> dict[str, str]:
-    """Create the modeller and the pod owners, each with an API key; their keys."""
-    services = HubServices.open(config)
-    keys: dict[str, str] = {}
-    try:
-        now = services.now()
-        for user in (MODELLER, *OWNERS):
-            services.accounts.create_user(user, os.urandom(12).hex(), is_admin=False, now=now)
-            keys[user] = services.accounts.create_api_key(user, "fedavg-bench", now)[1]
-    finally:
-        services.close()
-    return keys
-
-
-@contextmanager
-def bench_hub(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A seeded hub in a child process: its base URL and the users' API keys."""
-    config = HubConfig(data_dir=tmp / "hub", password_cost=SEED_PASSWORDS)
-    keys = seed_hub(config)
-    with hub_process(config.data_dir, None) as (_, base_url):
-        yield base_url, keys
-
-
-def _pod_service(
-    pod_id: str, frame: pd.DataFrame, hub: str, key: str, tmp: Path
-) -> tuple[PodService, TaskWorkers]:
-    owner, _, name = pod_id.partition("/")
-    source = DataFrameSource(frame)
-    store = InMemoryPodStore()
-    policy = PodPolicy()
-    workers = TaskWorkers(
-        pod_id=pod_id,
-        party=pod_party(owner, name),
-        source_name=name,
-        source=source,
-        store=store,
-        policy=policy,
-        output_dir=tmp / "outputs" / owner / name,
-        clock=utcnow,
-    )
-    schema = infer_schema(source, name=name, force_stypes=FORCE_STYPES)
-    service = PodService(
-        pod_id=pod_id,
-        hub_url=hub,
-        credential=key,
-        registration=registration(name, None, schema),
-        keys=load_or_create_pod_keys(tmp / "keys" / owner / name),
-        store=store,
-        policy=policy,
-        workers=workers,
-        unavailable=source.unavailable,
-    )
-    return service, workers
-
-
-@asynccontextmanager
-async def running_pods(
-    frames: Mapping[str, pd.DataFrame], hub: str, keys: Mapping[str, str], tmp: Path
-) -> AsyncIterator[list[TaskWorkers]]:
-    """A pod per frame (by pod id) served in this event loop, online and granted to the
-    modeller, until the block ends; yields the pods' task workers."""
-    pairs = [
-        _pod_service(pod, frame, hub, keys[pod.split("/")[0]], tmp) for pod, frame in frames.items()
-    ]
-    services = [service for service, _ in pairs]
-    runs = [asyncio.create_task(service.run()) for service in services]
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            for service, run in zip(services, runs, strict=True):
-                ready = asyncio.create_task(service.ready.wait())
-                await asyncio.wait({ready, run}, return_when=asyncio.FIRST_COMPLETED)
-                if run.done():
-                    await run  # it failed: raise its error
-        for pod in frames:
-            async with HubClient(hub, token=keys[pod.split("/")[0]]) as client:
-                await client.grant(pod, MODELLER, GRANT)
-        yield [workers for _, workers in pairs]
-    finally:
-        for run in runs:
-            run.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+def pod_specs(shares: Sequence[pd.DataFrame]) -> dict[str, PodSpec]:
+    """A pod per share (by pod id): a DataFrameSource, registered with its inferred schema."""
+    specs: dict[str, PodSpec] = {}
+    for pod, frame in zip(pod_ids(), shares, strict=True):
+        source = DataFrameSource(frame)
+        schema = infer_schema(source, name=POD_NAME, force_stypes=FORCE_STYPES)
+        specs[pod] = PodSpec(source=source, registration=registration(POD_NAME, None, schema))
+    return specs
 
 
 async def pods_idle(workers: Sequence[TaskWorkers]) -> None:
@@ -449,15 +361,15 @@ async def measure_async(
     hub: str, keys: Mapping[str, str], shares: Sequence[pd.DataFrame], tmp: Path, sizes: Sizes
 ) -> Report:
     """Start the pods, train federated, then the central baseline."""
-    frames = dict(zip(pod_ids(), shares, strict=True))
+    pods = pod_ids()
     modeller = Modeller(hub, token=keys[MODELLER], signing=SigningKeyPair.generate())
-    print(f"starting {len(frames)} pods ...", flush=True)
-    async with running_pods(frames, hub, keys, tmp) as workers:
+    print(f"starting {len(pods)} pods ...", flush=True)
+    async with running_pods(pod_specs(shares), hub, keys, tmp) as workers:
         print("warm-up: one round ...", flush=True)
-        _, cold_s, _ = await train_federated(modeller, list(frames), 1)
+        _, cold_s, _ = await train_federated(modeller, pods, 1)
         await pods_idle(workers)
         print(f"federated training, {sizes.rounds} rounds ...", flush=True)
-        result, first_s, total_s = await train_federated(modeller, list(frames), sizes.rounds)
+        result, first_s, total_s = await train_federated(modeller, pods, sizes.rounds)
         await pods_idle(workers)
     print(f"central training, {sizes.rounds} epochs ...", flush=True)
     central = central_baseline(shares, result, len(result.history))
@@ -470,22 +382,8 @@ async def measure_async(
         central_train_s=central.train_seconds,
         accuracy_federated=float(result.test_combined["accuracy"]),
         accuracy_central=central.accuracy,
-        rows={pod: len(frame) for pod, frame in frames.items()},
+        rows={pod: len(frame) for pod, frame in zip(pods, shares, strict=True)},
     )
-
-
-@contextmanager
-def _podium_home(folder: Path) -> Iterator[None]:
-    """Point ``PODIUM_HOME`` at ``folder`` for the block (nothing lands in the user's)."""
-    before = os.environ.get("PODIUM_HOME")
-    os.environ["PODIUM_HOME"] = str(folder)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PODIUM_HOME", None)
-        else:
-            os.environ["PODIUM_HOME"] = before
 
 
 def measure(sizes: Sizes) -> Report:
@@ -493,7 +391,7 @@ def measure(sizes: Sizes) -> Report:
     shares = census_shares(sizes)
     with tempfile.TemporaryDirectory(prefix="podium-bench-fedavg-") as name:
         tmp = Path(name)
-        with _podium_home(tmp / "home"), bench_hub(tmp) as (hub, keys):
+        with podium_home(tmp / "home"), bench_hub(tmp, OWNERS, key_name=KEY_NAME) as (hub, keys):
             return asyncio.run(measure_async(hub, keys, shares, tmp, sizes))
 
 

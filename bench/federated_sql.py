@@ -1,10 +1,11 @@
 """Benchmark ``federated_sql``: federated SQL and task overheads against in-process baselines.
 
-The hub runs in a child process (``bench._hub_process``, as for ``bench.relay``) over
-SQLite, seeded with the modeller ``bob`` and the pod owners ``alice``, ``carol``,
-``dave`` and ``erin``, each with an API key. The pods (:class:`PodService` with
-:class:`TaskWorkers`) and the modeller (:class:`Modeller`) share this process and one
-event loop; every message between them goes through the hub's relay over loopback.
+The federation is ``bench._federation``'s: the hub runs in a child process
+(``bench._hub_process``) over SQLite, seeded with the modeller ``bob`` and the pod owners
+``alice``, ``carol``, ``dave`` and ``erin``, each with an API key. The pods
+(:class:`PodService` with :class:`TaskWorkers`) and the modeller (:class:`Modeller`) share
+this process and one event loop; every message between them goes through the hub's relay
+over loopback.
 
 1. **Federated GROUP BY**: three pods (``alice/census``, ``carol/census``,
    ``dave/census``), each a :class:`ParquetSource` of census-like synthetic rows (5M each;
@@ -31,8 +32,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,39 +43,29 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bench.heartbeats import SEED_PASSWORDS, hub_process, percentile
+from bench._federation import MODELLER, PodSpec, bench_hub, podium_home, running_pods, verdict
+from bench.heartbeats import percentile
 from podium.algorithms.sql import SqlQuery
 from podium.algorithms.statistics import Statistics, StatisticsResult
 from podium.algorithms.summary import StatisticsSpec, Summary
 from podium.core.crypto import SigningKeyPair
-from podium.core.messages import pod_party
 from podium.data.sources import ParquetSource
 from podium.data.sql import SQLEngine
-from podium.hub.client import HubClient
-from podium.hub.config import HubConfig
-from podium.hub.models import utcnow
 from podium.hub.schemas import PodIn
-from podium.hub.services import HubServices
 from podium.modeller import Modeller
-from podium.pod.keys import load_or_create_pod_keys
 from podium.pod.policy import PodPolicy
-from podium.pod.runtime import PodService
-from podium.pod.store import InMemoryPodStore
-from podium.pod.tasks import TaskWorkers
 from podium.protocols.base import ProtocolFactory, RunOptions
 from podium.protocols.coordinator import TaskOutcome
 from podium.protocols.results_only import ResultsOnly, ResultsOnlyResult
 
-MODELLER = "bob"
+KEY_NAME = "federated-sql-bench"
 BIG_OWNERS = ("alice", "carol", "dave")
 SMALL_OWNER = "erin"
 TABLE = "census"
 BATCH_POD = "batches"
-GRANT = "general-modeller"
 SEED = 20261122
 TARGET_RATIO = 1.3
 TARGET_P50_MS = 100.0
-READY_TIMEOUT_S = 60.0
 WARMUP_TASKS = 2
 KEYS = ("workclass", "education")
 MEAN_RTOL = 1e-9
@@ -253,10 +244,6 @@ class Report:
         return (min(self.batched_s) - min(self.direct_s)) / self.batches * 1000
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def format_tables(report: Report, sizes: Sizes) -> str:
     """The three parts as fixed-width text tables."""
     ratio = report.ratio_vs_duckdb
@@ -268,7 +255,7 @@ def format_tables(report: Report, sizes: Sizes) -> str:
         f"{'n':>4}{'best_s':>9}{'median_s':>10}{'x':>7}{'target':>8}",
         f"{'federated (1 task, re-aggregated)':<{width}}{len(report.federated_s):>4}"
         f"{min(report.federated_s):>9.3f}{_median(report.federated_s):>10.3f}{ratio:>7.2f}"
-        f"{_verdict(ratio <= TARGET_RATIO):>8}",
+        f"{verdict(ratio <= TARGET_RATIO):>8}",
         f"{'DuckDB, read_parquet of the 3 files':<{width}}{len(report.duckdb_s):>4}"
         f"{min(report.duckdb_s):>9.3f}{_median(report.duckdb_s):>10.3f}{1.0:>7.2f}{'-':>8}",
         f"{report.groups} groups; the federated answer equals DuckDB's",
@@ -276,7 +263,7 @@ def format_tables(report: Report, sizes: Sizes) -> str:
         f"{'2. task latency, COUNT(*) on ' + f'{sizes.latency_rows:,} rows':<{width}}"
         f"{'n':>4}{'p50_ms':>9}{'p99_ms':>10}{'x':>7}{'target':>8}",
         f"{'federated task, submit to result':<{width}}{len(report.task_s):>4}{p50:>9.1f}"
-        f"{p99:>10.1f}{p50 / e50:>7.1f}{_verdict(p50 < TARGET_P50_MS):>8}",
+        f"{p99:>10.1f}{p50 / e50:>7.1f}{verdict(p50 < TARGET_P50_MS):>8}",
         f"{'SQLEngine in-process':<{width}}{len(report.engine_s):>4}{e50:>9.1f}{e99:>10.1f}"
         f"{1.0:>7.1f}{'-':>8}",
         "",
@@ -331,83 +318,17 @@ def summary(report: Report, sizes: Sizes, *, quick: bool) -> dict[str, object]:
 # -- the federation --------------------------------------------------------------------
 
 
-def seed_hub(config: HubConfig) -> dict[str, str]:
-    """Create the modeller and the pod owners, each with an API key; their keys."""
-    services = HubServices.open(config)
-    keys: dict[str, str] = {}
-    try:
-        now = services.now()
-        for user in (MODELLER, *BIG_OWNERS, SMALL_OWNER):
-            services.accounts.create_user(user, os.urandom(12).hex(), is_admin=False, now=now)
-            keys[user] = services.accounts.create_api_key(user, "federated-sql-bench", now)[1]
-    finally:
-        services.close()
-    return keys
-
-
-@contextmanager
-def bench_hub(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A seeded hub in a child process: its base URL and the users' API keys."""
-    config = HubConfig(data_dir=tmp / "hub", password_cost=SEED_PASSWORDS)
-    keys = seed_hub(config)
-    with hub_process(config.data_dir, None) as (_, base_url):
-        yield base_url, keys
-
-
-def _pod_service(pod_id: str, path: Path, hub: str, key: str, tmp: Path) -> PodService:
-    owner, _, name = pod_id.partition("/")
-    source = ParquetSource(path)
-    store = InMemoryPodStore()
-    policy = PodPolicy()
-    workers = TaskWorkers(
-        pod_id=pod_id,
-        party=pod_party(owner, name),
-        source_name=name,
-        source=source,
-        store=store,
-        policy=policy,
-        output_dir=tmp / "outputs" / owner / name,
-        clock=utcnow,
-    )
-    return PodService(
-        pod_id=pod_id,
-        hub_url=hub,
-        credential=key,
-        registration=PodIn(display_name=name, description="federated_sql benchmark pod"),
-        keys=load_or_create_pod_keys(tmp / "keys" / owner / name),
-        store=store,
-        policy=policy,
-        workers=workers,
-        unavailable=source.unavailable,
-    )
-
-
-@asynccontextmanager
-async def running_pods(
-    files: Mapping[str, Path], hub: str, keys: Mapping[str, str], tmp: Path
-) -> AsyncIterator[None]:
-    """Every pod of ``files`` served in this event loop, online and granted to the
-    modeller, until the block ends."""
-    services = [
-        _pod_service(pod, path, hub, keys[pod.split("/")[0]], tmp) for pod, path in files.items()
-    ]
-    runs = [asyncio.create_task(service.run()) for service in services]
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            for service, run in zip(services, runs, strict=True):
-                ready = asyncio.create_task(service.ready.wait())
-                await asyncio.wait({ready, run}, return_when=asyncio.FIRST_COMPLETED)
-                if run.done():
-                    await run  # it failed: raise its error
-        for pod in files:
-            owner = pod.split("/")[0]
-            async with HubClient(hub, token=keys[owner]) as client:
-                await client.grant(pod, MODELLER, GRANT)
-        yield
-    finally:
-        for run in runs:
-            run.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+def pod_specs(files: Mapping[str, Path]) -> dict[str, PodSpec]:
+    """A pod per Parquet file (by pod id): a ParquetSource, registered by its name."""
+    return {
+        pod: PodSpec(
+            source=ParquetSource(path),
+            registration=PodIn(
+                display_name=pod.partition("/")[2], description="federated_sql benchmark pod"
+            ),
+        )
+        for pod, path in files.items()
+    }
 
 
 async def run_task(
@@ -557,7 +478,7 @@ async def measure_async(hub: str, keys: Mapping[str, str], files: Mapping[str, P
     modeller = Modeller(hub, token=keys[MODELLER], signing=SigningKeyPair.generate())
     async with AsyncExitStack() as stack:
         print(f"starting {len(files)} pods ...", flush=True)
-        await stack.enter_async_context(running_pods(files, hub, keys, tmp))
+        await stack.enter_async_context(running_pods(pod_specs(files), hub, keys, tmp))
         federated, baseline, groups = await measure_group_by(modeller, files, sizes)
         task_s, engine_s = await measure_latency(modeller, files, sizes)
         batched, direct = await measure_batches(modeller, files, sizes)
@@ -573,20 +494,6 @@ async def measure_async(hub: str, keys: Mapping[str, str], files: Mapping[str, P
     )
 
 
-@contextmanager
-def _podium_home(folder: Path) -> Iterator[None]:
-    """Point ``PODIUM_HOME`` at ``folder`` for the block (nothing lands in the user's)."""
-    before = os.environ.get("PODIUM_HOME")
-    os.environ["PODIUM_HOME"] = str(folder)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PODIUM_HOME", None)
-        else:
-            os.environ["PODIUM_HOME"] = before
-
-
 def measure(sizes: Sizes) -> Report:
     """Write the data, start the hub, and measure."""
     with tempfile.TemporaryDirectory(prefix="podium-bench-fsql-") as name:
@@ -595,7 +502,8 @@ def measure(sizes: Sizes) -> Report:
         print(f"writing {len(BIG_OWNERS)} x {sizes.rows_per_pod:,} rows of Parquet ...", flush=True)
         files = write_pods(tmp / "data", sizes)
         print(f"  {time.perf_counter() - began:.1f} s", flush=True)
-        with _podium_home(tmp / "home"), bench_hub(tmp) as (hub, keys):
+        owners = (*BIG_OWNERS, SMALL_OWNER)
+        with podium_home(tmp / "home"), bench_hub(tmp, owners, key_name=KEY_NAME) as (hub, keys):
             return asyncio.run(measure_async(hub, keys, files, tmp, sizes))
 
 
