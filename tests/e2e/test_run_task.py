@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ import yaml
 from podium.data.census import CensusPod, write_census_pods
 from podium.hub.client import HubClient
 from tests.integration.test_hub_serve import _environ, running_hub
-from tests.integration.test_run_pod import _seed
+from tests.integration.test_run_pod import _seed, running_pod
 
 pytestmark = pytest.mark.integration
 
@@ -37,32 +35,9 @@ SQL = (
 @contextmanager
 def _pod(env: dict[str, str], hub_url: str, share: CensusPod) -> Iterator[subprocess.Popen[str]]:
     """``podium run-pod`` on one share until its ready line; Ctrl-C afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "podium", "run-pod", str(share.config), "--hub", hub_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
-        line = process.stdout.readline() if ready else ""
-        if "is online at" not in line:
-            process.kill()
-            pytest.fail(
-                f"pod {share.name} did not come online: {line!r}\n{process.communicate()[1]}"
-            )
+    with running_pod(env, hub_url, share.config, f"alice/{share.name}") as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            _, err = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, err = process.communicate()
-        assert "Traceback" not in err, err
+    assert "Traceback" not in process.stderr_all  # type: ignore[attr-defined]
 
 
 def _task_file(folder: Path, pods: list[str], *, require_all: bool = True) -> Path:

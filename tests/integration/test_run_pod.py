@@ -60,10 +60,12 @@ def _seed(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_pod(env: dict[str, str], hub_url: str) -> Iterator[subprocess.Popen[str]]:
+def running_pod(
+    env: dict[str, str], hub_url: str, config: Path = CONFIG, pod_id: str = POD_ID
+) -> Iterator[subprocess.Popen[str]]:
     """``podium run-pod CONFIG --hub URL`` until its ready line; Ctrl-C afterwards."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "podium", "run-pod", str(CONFIG), "--hub", hub_url],
+        [sys.executable, "-m", "podium", "run-pod", str(config), "--hub", hub_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,7 +75,7 @@ def running_pod(env: dict[str, str], hub_url: str) -> Iterator[subprocess.Popen[
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], WAIT_S)
         line = process.stdout.readline() if ready else ""
-        if not line.startswith(f"Pod {POD_ID} is online at {hub_url}"):
+        if not line.startswith(f"Pod {pod_id} is online at {hub_url}"):
             process.kill()
             _, err = process.communicate()
             pytest.fail(f"the pod did not come online: {line!r}\n{err}")
