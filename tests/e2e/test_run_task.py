@@ -158,7 +158,9 @@ def test_federated_training_from_bitfount_style_yaml(
 ) -> None:
     """A FederatedAveraging task file (model and data structure at the task level, as
     Bitfount writes them) trains across three run-pod processes; the model, its card and
-    the plot are written, and the test accuracy is reported."""
+    the plot are written, and the test accuracy is reported. Then task files naming the
+    saved model's card evaluate it on every pod and write predictions into a CSV report on
+    each pod."""
     keys = _seed(tmp_path / "hub")
     pod_env = {**_environ(tmp_path / "pod-home"), "PODIUM_API_KEY": keys["alice"]}
     bob_env = {**_environ(tmp_path / "bob-home"), "PODIUM_API_KEY": keys["bob"]}
@@ -190,7 +192,19 @@ def test_federated_training_from_bitfount_style_yaml(
             stack.enter_context(_pod(pod_env, hub.url, share))
         asyncio.run(_grant(hub.url, keys["alice"], pods, "general-modeller"))
         result = _run_task(bob_env, hub.url, path, tmp_path / "model")
+        evaluation, report = _evaluate_and_report(bob_env, hub.url, pods, tmp_path)
     assert result.returncode == 0, result.stderr
+    assert evaluation.returncode == 0, evaluation.stderr
+    scores = json.loads(evaluation.stdout)["algorithms"][0]
+    assert scores["name"] == "ModelEvaluation"
+    assert scores["combined"][0]["accuracy"] > 0.78
+    assert set(scores["per_pod"]) == set(pods)
+    assert report.returncode == 0, report.stderr
+    summaries = json.loads(report.stdout)["algorithms"][1]["per_pod"]
+    assert sum(row[0]["rows"] for row in summaries.values()) == sum(s.rows for s in shares)
+    for share in shares:
+        written = tmp_path / "pod-home" / "pods" / "alice" / share.name / "outputs" / "scored.csv"
+        assert len(pd.read_csv(written)) == share.rows
     document = json.loads(result.stdout)
     assert [r["round"] for r in document["training"]["rounds"]] == [1, 2, 3]
     assert document["training"]["test_combined"]["accuracy"] > 0.78
@@ -199,3 +213,37 @@ def test_federated_training_from_bitfount_style_yaml(
     assert sorted(card["pods"]) == pods
     assert (tmp_path / "model" / "model.safetensors").stat().st_size > 1000
     assert (tmp_path / "model" / "metrics.png").stat().st_size > 1000
+
+
+def _evaluate_and_report(
+    env: dict[str, str], hub_url: str, pods: list[str], tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """Task files naming the saved model's card: an evaluation, an inference report."""
+    saved = {"card": "model/model-card.json"}
+    evaluation = {
+        "pods": {"identifiers": pods},
+        "task": {
+            "protocol": {"name": "ResultsOnly"},
+            "algorithm": {"name": "ModelEvaluation"},
+            "model": saved,
+            "data_structure": {"target": "TARGET"},
+        },
+    }
+    report = {
+        "pods": {"identifiers": pods},
+        "task": {
+            "protocol": {"name": "InferenceAndCSVReport"},
+            "algorithm": [
+                {"name": "ModelInference"},
+                {"name": "CSVReportAlgorithm", "arguments": {"filename": "scored.csv"}},
+            ],
+            "model": saved,
+        },
+        "batched_execution": True,
+    }
+    results = []
+    for name, task in (("evaluate", evaluation), ("report", report)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(task))
+        results.append(_run_task(env, hub_url, path, tmp_path / f"out-{name}"))
+    return results[0], results[1]

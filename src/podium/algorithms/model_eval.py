@@ -556,6 +556,20 @@ class ModelEvaluation(AlgorithmFactory):
     def initial_payload(self) -> bytes | None:
         return self._weights
 
+    def attach_weights(self, weights: bytes) -> None:
+        """Give a factory built from a definition (a task file naming a saved model) the
+        weights its definition's ``weights_sha256`` names.
+
+        Raises:
+            TaskDefinitionError: The weights are not the ones the definition names.
+        """
+        if _digest(weights) != self._signed.weights_sha256:
+            raise TaskDefinitionError(
+                f"{self.name}: the weights file is not the one the task names (its SHA-256 "
+                f"is not {self._signed.weights_sha256})"
+            )
+        self._weights = bytes(weights)
+
     def worker(self) -> WorkerAlgorithm:
         return _EvaluationWorker(self._signed, self.structure, self.seed)
 
@@ -674,6 +688,20 @@ class ModelInference(AlgorithmFactory):
 
     def initial_payload(self) -> bytes | None:
         return self._weights
+
+    def attach_weights(self, weights: bytes) -> None:
+        """Give a factory built from a definition (a task file naming a saved model) the
+        weights its definition's ``weights_sha256`` names.
+
+        Raises:
+            TaskDefinitionError: The weights are not the ones the definition names.
+        """
+        if _digest(weights) != self._signed.weights_sha256:
+            raise TaskDefinitionError(
+                f"{self.name}: the weights file is not the one the task names (its SHA-256 "
+                f"is not {self._signed.weights_sha256})"
+            )
+        self._weights = bytes(weights)
 
     def worker(self, *, require_row_level: bool = True) -> InferenceWorker:
         """A new worker side; ``require_row_level=False`` for protocols that keep the

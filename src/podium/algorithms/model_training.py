@@ -26,7 +26,7 @@ from podium.protocols.base import (
     WorkerAlgorithm,
 )
 
-__all__ = ["FederatedModelTraining", "ModelDefinition"]
+__all__ = ["FederatedModelTraining", "ModelDefinition", "ModelTrainingAndEvaluation"]
 
 #: Custom model code is not accepted as a named model: it needs the owner's allow-list.
 _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*$"
@@ -152,3 +152,11 @@ def _check_model(name: str, hyperparameters: Mapping[str, Any]) -> str:
         ) from None
     parse_hyperparameters(name, hyperparameters)
     return model_spec(name).kind
+
+
+class ModelTrainingAndEvaluation(FederatedModelTraining):
+    """Bitfount's name for training that ends with an evaluation on each pod's test rows:
+    with ``FederatedAveraging`` every training run does (the test metrics of
+    :class:`~podium.protocols.fedavg.TrainingResult`)."""
+
+    name = "ModelTrainingAndEvaluation"

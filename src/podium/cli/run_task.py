@@ -124,13 +124,16 @@ def run_task(
     """Run the task of ``task_path``; the exit code (see the module docstring)."""
     from podium.config.task import load_task_config
     from podium.modeller.results import results_json, write_results
+    from podium.modeller.saved_model import apply_saved_model, attach_weights
     from podium.protocols.coordinator import TaskProgress
     from podium.protocols.registry import protocol_from_definition
 
     config = load_task_config(task_path)
-    definition = config.task_definition()
+    definition, weights = apply_saved_model(config.task_definition(), base=task_path.parent)
     try:
         factory = protocol_from_definition(definition)
+        if weights is not None:
+            attach_weights(factory, weights)
     except TaskDefinitionError as error:
         raise TaskDefinitionError(f"{task_path}: task: {error}") from None
     taken = {key for algorithm in factory.algorithms for key in algorithm.task_level}

@@ -14,7 +14,7 @@ from typing import Any
 
 from podium.algorithms.csv_report import CSVReportAlgorithm
 from podium.algorithms.model_eval import ModelEvaluation, ModelInference
-from podium.algorithms.model_training import FederatedModelTraining
+from podium.algorithms.model_training import FederatedModelTraining, ModelTrainingAndEvaluation
 from podium.algorithms.sql import SqlQuery
 from podium.algorithms.statistics import ColumnAverage, Statistics
 from podium.core.errors import TaskDefinitionError
@@ -50,6 +50,7 @@ ALGORITHMS: Mapping[str, type[AlgorithmFactory]] = MappingProxyType(
             ColumnAverage,
             CSVReportAlgorithm,
             FederatedModelTraining,
+            ModelTrainingAndEvaluation,
             ModelEvaluation,
             ModelInference,
         )
