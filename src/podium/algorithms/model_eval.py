@@ -444,6 +444,36 @@ class _InferenceModeller(ModellerAlgorithm):
 # -- the factories -------------------------------------------------------------------------
 
 
+class _TrainedModelFactory(AlgorithmFactory):
+    """What evaluation and inference share: a signed model definition, and the weights it
+    names by their hash (sent as the initial payload, never in the definition)."""
+
+    _signed: _SignedModel
+    _weights: bytes | None
+
+    @property
+    def weights_sha256(self) -> str:
+        """The SHA-256 of the weights, as signed."""
+        return self._signed.weights_sha256
+
+    def initial_payload(self) -> bytes | None:
+        return self._weights
+
+    def attach_weights(self, weights: bytes) -> None:
+        """Give a factory built from a definition (a task file naming a saved model) the
+        weights its definition's ``weights_sha256`` names.
+
+        Raises:
+            TaskDefinitionError: The weights are not the ones the definition names.
+        """
+        if _digest(weights) != self._signed.weights_sha256:
+            raise TaskDefinitionError(
+                f"{self.name}: the weights file is not the one the task names (its SHA-256 "
+                f"is not {self._signed.weights_sha256})"
+            )
+        self._weights = bytes(weights)
+
+
 class _EvaluationArguments(Arguments):
     model: ModelDefinition
     features: dict[str, Any]
@@ -453,7 +483,7 @@ class _EvaluationArguments(Arguments):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-class ModelEvaluation(AlgorithmFactory):
+class ModelEvaluation(_TrainedModelFactory):
     """Evaluate a trained model on each pod's data; return the metrics per pod and over all.
 
     Args:
@@ -541,34 +571,12 @@ class ModelEvaluation(AlgorithmFactory):
         factory._weights = None
         return factory
 
-    @property
-    def weights_sha256(self) -> str:
-        """The SHA-256 of the weights, as signed."""
-        return self._signed.weights_sha256
-
     def arguments(self) -> dict[str, Any]:
         arguments = self._signed.arguments()
         if self.structure is not None:
             arguments["data_structure"] = self.structure.to_definition()
             arguments["seed"] = self.seed
         return arguments
-
-    def initial_payload(self) -> bytes | None:
-        return self._weights
-
-    def attach_weights(self, weights: bytes) -> None:
-        """Give a factory built from a definition (a task file naming a saved model) the
-        weights its definition's ``weights_sha256`` names.
-
-        Raises:
-            TaskDefinitionError: The weights are not the ones the definition names.
-        """
-        if _digest(weights) != self._signed.weights_sha256:
-            raise TaskDefinitionError(
-                f"{self.name}: the weights file is not the one the task names (its SHA-256 "
-                f"is not {self._signed.weights_sha256})"
-            )
-        self._weights = bytes(weights)
 
     def worker(self) -> WorkerAlgorithm:
         return _EvaluationWorker(self._signed, self.structure, self.seed)
@@ -586,7 +594,7 @@ class _InferenceArguments(Arguments):
     model_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class ModelInference(AlgorithmFactory):
+class ModelInference(_TrainedModelFactory):
     """Predict with a trained model on each pod's rows.
 
     Args:
@@ -665,11 +673,6 @@ class ModelInference(AlgorithmFactory):
         return self._model_id or self._signed.weights_sha256[:16]
 
     @property
-    def weights_sha256(self) -> str:
-        """The SHA-256 of the weights, as signed."""
-        return self._signed.weights_sha256
-
-    @property
     def features(self) -> TabularFeatures:
         """The model's features (its classes, for a classification)."""
         return self._signed.features
@@ -685,23 +688,6 @@ class ModelInference(AlgorithmFactory):
         if self._model_id is not None:
             arguments["model_id"] = self._model_id
         return arguments
-
-    def initial_payload(self) -> bytes | None:
-        return self._weights
-
-    def attach_weights(self, weights: bytes) -> None:
-        """Give a factory built from a definition (a task file naming a saved model) the
-        weights its definition's ``weights_sha256`` names.
-
-        Raises:
-            TaskDefinitionError: The weights are not the ones the definition names.
-        """
-        if _digest(weights) != self._signed.weights_sha256:
-            raise TaskDefinitionError(
-                f"{self.name}: the weights file is not the one the task names (its SHA-256 "
-                f"is not {self._signed.weights_sha256})"
-            )
-        self._weights = bytes(weights)
 
     def worker(self, *, require_row_level: bool = True) -> InferenceWorker:
         """A new worker side; ``require_row_level=False`` for protocols that keep the
